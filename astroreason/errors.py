@@ -1,0 +1,32 @@
+"""User-facing errors: one line that names the file, the field and the problem.
+
+The CLI prints ``str(err)`` and exits with status 2 (no traceback unless ``--debug``). Code raises these
+for user mistakes (bad files, bad arguments); bugs stay ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+
+class AstroReasonError(Exception):
+    """A user mistake the CLI reports in one line, exit status 2."""
+
+
+class DataError(AstroReasonError):
+    """A data file is missing, unreadable or malformed.
+
+    Args:
+        path: The file or folder at fault.
+        problem: What is wrong, in plain words (shown after the path and field).
+        field: The key, column or HDU at fault, if any.
+    """
+
+    def __init__(self, path: object, problem: str, field: str | None = None):
+        self.path = str(path)
+        self.field = field
+        self.problem = problem
+        where = f"{self.path}: {field}" if field else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(AstroReasonError):
+    """A configuration value or command-line option is invalid."""

@@ -1,0 +1,1 @@
+"""Models: the offline tiny Qwen3-VL and serving with vLLM."""
