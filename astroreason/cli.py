@@ -77,7 +77,7 @@ def data_info(path: Annotated[Path, typer.Argument(help="A data file or folder."
     table.add_column("label")
     table.add_column("class")
     table.add_column("count", justify="right")
-    for i, (name, c) in enumerate(zip(src.class_names, src.class_counts())):
+    for i, (name, c) in enumerate(zip(src.class_names, src.class_counts(), strict=True)):
         table.add_row(str(i), name, str(int(c)))
     Console().print(table)
 

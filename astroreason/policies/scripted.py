@@ -1,0 +1,110 @@
+"""Scripted policies: sanity bounds, test drivers and the source of SFT traces.
+
+* ``random``: answers a uniformly random class (after a random tool call half of the time);
+* ``majority``: always answers the given (training-majority) class;
+* ``oracle``: reads the ground truth, looks where the evidence is (the galaxy's box, or the spectral
+  window that decides the class) with one tool call when tools are offered, then answers correctly.
+
+They read ``info["ground_truth"]``, which is why no model-backed policy may.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from astroreason.policies.base import Policy, PolicyReply
+from astroreason.protocol import format_answer, format_tool_call
+
+
+def _tool_names(info: dict[str, Any]) -> list[str]:
+    return [t["function"]["name"] for t in info.get("tools", [])]
+
+
+def _calls_made(info: dict[str, Any]) -> int:
+    return len(info.get("tool_calls", []))
+
+
+def _class_names(info: dict[str, Any]) -> list[str]:
+    return list(info["ground_truth"]["class_names"])
+
+
+class MajorityPolicy(Policy):
+    """Always answers one class (give it the training split's majority class)."""
+
+    def __init__(self, label: int):
+        self.label = int(label)
+        self.name = "majority"
+
+    async def act(self, info: dict[str, Any]) -> PolicyReply:
+        """Answer the fixed class."""
+        return PolicyReply(format_answer(_class_names(info)[self.label]))
+
+
+class RandomPolicy(Policy):
+    """Uniformly random answers, sometimes after a random tool call; seeded per episode."""
+
+    def __init__(self, seed: int = 0, tool_prob: float = 0.5):
+        self.seed = seed
+        self.tool_prob = tool_prob
+        self.name = "random"
+
+    async def act(self, info: dict[str, Any]) -> PolicyReply:
+        """A random tool call (first turn, with probability ``tool_prob``) or a random answer."""
+        ep = info["episode"]
+        rng = np.random.default_rng([self.seed, int(ep["row_id"]), int(info["turn"])])
+        names = _tool_names(info)
+        if names and _calls_made(info) == 0 and rng.random() < self.tool_prob:
+            name = names[int(rng.integers(len(names)))]
+            return PolicyReply(format_tool_call(name, _random_args(name, rng, info)))
+        classes = _class_names(info)
+        return PolicyReply(format_answer(classes[int(rng.integers(len(classes)))]))
+
+
+def _random_args(name: str, rng: np.random.Generator, info: dict[str, Any]) -> dict[str, Any]:
+    if name == "zoom":
+        return {"center": [int(rng.integers(100, 900)), int(rng.integers(100, 900))], "factor": 2}
+    if name == "crop":
+        x, y = int(rng.integers(0, 600)), int(rng.integers(0, 600))
+        return {"bbox_2d": [x, y, x + 400, y + 400]}
+    if name == "spectrum_window":
+        lo, hi = info["ground_truth"]["wavelength_range"]
+        a = float(rng.uniform(lo, hi - 200))
+        return {"lambda_min": round(a, 1), "lambda_max": round(a + 150, 1)}
+    return {}
+
+
+class OraclePolicy(Policy):
+    """Looks at the ground-truth evidence once (when tools exist), then answers correctly."""
+
+    def __init__(self, pad: float = 0.15):
+        self.pad = pad
+        self.name = "oracle"
+
+    async def act(self, info: dict[str, Any]) -> PolicyReply:
+        """One tool call on the evidence, then the right answer."""
+        gt = info["ground_truth"]
+        names = _tool_names(info)
+        ok_calls = [c for c in info.get("tool_calls", []) if c.get("ok")]
+        if names and not ok_calls and _calls_made(info) == 0:
+            if "crop" in names and gt.get("bbox") is not None:
+                return PolicyReply(format_tool_call("crop", {"bbox_2d": self.crop_box(info)}))
+            if "spectrum_window" in names and gt.get("key_window") is not None:
+                lo, hi = gt["key_window"]
+                args = {"lambda_min": round(float(lo), 1), "lambda_max": round(float(hi), 1)}
+                return PolicyReply(format_tool_call("spectrum_window", args))
+        return PolicyReply(format_answer(gt["class_name"]))
+
+    def crop_box(self, info: dict[str, Any]) -> list[int]:
+        """The ground-truth box (source pixels), padded, in 0-1000 coordinates of image 0."""
+        x0, y0, x1, y1 = info["ground_truth"]["bbox"]
+        fx0, fy0, fx1, fy1 = info["views"][0]["footprint"]
+        pw, ph = (x1 - x0) * self.pad, (y1 - y0) * self.pad
+        box = [x0 - pw, y0 - ph, x1 + pw, y1 + ph]
+        sx, sy = 1000.0 / (fx1 - fx0), 1000.0 / (fy1 - fy0)
+        nx0 = int(np.clip((box[0] - fx0) * sx, 0, 999))
+        ny0 = int(np.clip((box[1] - fy0) * sy, 0, 999))
+        nx1 = int(np.clip(np.ceil((box[2] - fx0) * sx), nx0 + 1, 1000))
+        ny1 = int(np.clip(np.ceil((box[3] - fy0) * sy), ny0 + 1, 1000))
+        return [nx0, ny0, nx1, ny1]
