@@ -1,1 +1,55 @@
-"""AstroReason subpackage."""
+"""Tools the model calls to look again: zoom, crop and stretch of an image, windows of a spectrum.
+
+Pure functions over numpy arrays that know nothing of chat templates or environments (this package
+imports only numpy, PIL and the standard library). The environment resolves ``image_index`` to a
+parent footprint, calls a tool, and turns a ``ToolError`` into a tool message for the model.
+
+* ``geometry``: ``Footprint`` (the square of source pixels a view shows), 0-1000 coordinates,
+  placement, ``ToolError``;
+* ``image_tools``: ``overview``, ``zoom``, ``crop``, ``stretch``;
+* ``spectrum_tools``: ``render_spectrum``, ``spectrum_overview``, ``spectrum_window``;
+* ``schema``: ``TOOL_SCHEMAS`` (OpenAI function-calling format) and ``validate_arguments``, both
+  generated from one model-facing declaration per tool.
+"""
+
+from astroreason.tools.geometry import COORD_MAX, MIN_SIDE, Footprint, ToolError, place_square
+from astroreason.tools.image_tools import crop, overview, render_view, stretch, zoom
+from astroreason.tools.schema import (
+    MAX_WINDOW_A,
+    MAX_ZOOM,
+    MIN_WINDOW_A,
+    STRETCH_MODES,
+    TOOL_SCHEMAS,
+    TOOLS,
+    validate_arguments,
+)
+from astroreason.tools.spectrum_tools import (
+    SpectralWindow,
+    render_spectrum,
+    spectrum_overview,
+    spectrum_window,
+)
+
+__all__ = [
+    "COORD_MAX",
+    "MAX_WINDOW_A",
+    "MAX_ZOOM",
+    "MIN_SIDE",
+    "MIN_WINDOW_A",
+    "STRETCH_MODES",
+    "TOOLS",
+    "TOOL_SCHEMAS",
+    "Footprint",
+    "SpectralWindow",
+    "ToolError",
+    "crop",
+    "overview",
+    "place_square",
+    "render_spectrum",
+    "render_view",
+    "spectrum_overview",
+    "spectrum_window",
+    "stretch",
+    "validate_arguments",
+    "zoom",
+]

@@ -1,0 +1,223 @@
+"""The one interface every labelled data source implements.
+
+A *source* is a random-access sequence of :class:`Sample` objects plus whole-column views that splits and
+the leakage audit read without touching pixels. What a model may see (``image`` or ``spectrum``) is kept
+apart from what it must never see (``meta``: coordinates, redshift, pixel scale, ids, file names, ground
+truth boxes). Only the environment decides what is rendered into a prompt, and it renders pixels only.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Kind = Literal["image", "spectrum"]
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A 1-D spectrum on an observed-frame vacuum wavelength grid.
+
+    Attributes:
+        wavelength: Observed wavelength in Angstrom, increasing, float64, shape (n,).
+        flux: Flux in 1e-17 erg/s/cm^2/A, float32, shape (n,).
+        ivar: Inverse variance of ``flux``, float32, shape (n,); 0 marks a bad pixel.
+        mask: True where the pixel is bad (``ivar == 0`` or non-finite flux), shape (n,).
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled sample.
+
+    Attributes:
+        row_id: Position in the source (stable across runs); never shown to a model.
+        label: Class index into the source's ``class_names``.
+        image: HxWx3 uint8 pixels for image sources, else None.
+        spectrum: The spectrum for spectrum sources, else None.
+        meta: Everything else (ra, dec, redshift, pxscale, object_id, file name, ground-truth box, ...).
+            Never rendered into a prompt.
+    """
+
+    row_id: int
+    label: int
+    image: np.ndarray | None = None
+    spectrum: Spectrum | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SampleSource(abc.ABC, Sequence[Sample]):
+    """A labelled, random-access collection of samples read from user files.
+
+    Subclasses set ``path``, ``kind`` and ``class_names`` and implement ``__len__``, ``_load`` and
+    ``labels``. Reads are lazy: ``__getitem__`` loads one sample, never the whole pixel array.
+    """
+
+    path: str
+    kind: Kind
+    class_names: tuple[str, ...]
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of samples."""
+
+    @abc.abstractmethod
+    def _load(self, i: int) -> Sample:
+        """Load sample ``i`` (0 <= i < len)."""
+
+    @abc.abstractmethod
+    def labels(self) -> np.ndarray:
+        """All labels as an int64 array, in row order, without loading pixels."""
+
+    def metadata(self) -> dict[str, np.ndarray]:
+        """Whole metadata columns (e.g. ``ra``, ``dec``, ``redshift``, ``pxscale``, ``object_id``).
+
+        Used by splits (sky positions) and the audit (columns that predict the label). Default: none.
+        """
+        return {}
+
+    def pixel_hashes(self) -> list[str]:
+        """A content hash per sample (exact-duplicate detection); reads every sample once."""
+        out = []
+        for i in range(len(self)):
+            s = self[i]
+            arr = s.image if s.image is not None else s.spectrum.flux  # type: ignore[union-attr]
+            out.append(
+                hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()
+            )
+        return out
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the source's content (file bytes), stored with persisted splits."""
+        return file_fingerprint(self.path)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"sample index must be an int, got {type(i).__name__}")
+        i = int(i)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"sample {i} out of range for {n} samples")
+        return self._load(i)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self._load(i)
+
+    def class_counts(self) -> np.ndarray:
+        """Number of samples per class, shape (n_classes,)."""
+        return np.bincount(self.labels(), minlength=len(self.class_names))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.path!r}, n={len(self)}, classes={len(self.class_names)})"
+        )
+
+
+def cache_home() -> Path:
+    """``$ASTROREASON_HOME``, default ``~/.cache/astroreason``: split fallbacks and the fingerprint cache."""
+    return Path(os.environ.get("ASTROREASON_HOME") or Path.home() / ".cache" / "astroreason")
+
+
+# Fingerprints by (absolute path, size, mtime_ns, inode) of every file hashed: in memory, and on disk for
+# data large enough that hashing it is slow (the 2.5 GB Galaxy10 file would otherwise be read in full by
+# every command). A file rewritten in place at the same size within the file system's timestamp resolution
+# keeps its old fingerprint: the price of not reading it.
+_FINGERPRINTS: dict[str, str] = {}
+_DISK_CACHE_MIN_BYTES = 64 * 2**20
+_DISK_CACHE_MAX_ENTRIES = 256
+
+
+def file_fingerprint(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hash a file's bytes (or, for a folder, its sorted file names, sizes and bytes); 16 hex chars.
+
+    Results are cached by each file's absolute path, size, mtime and inode (in memory, and for data of
+    64 MB or more in ``cache_home() / "fingerprints.json"``), so an unchanged file is read once.
+    """
+    p = os.path.abspath(os.fspath(path))
+    key, total = _stat_key(p)
+    if key in _FINGERPRINTS:
+        return _FINGERPRINTS[key]
+    on_disk = total >= _DISK_CACHE_MIN_BYTES
+    if on_disk and (hit := _read_disk_cache().get(key)):
+        _FINGERPRINTS[key] = hit
+        return hit
+    h = hashlib.blake2b(digest_size=8)
+    if os.path.isdir(p):
+        for root, dirs, files in os.walk(p):
+            dirs.sort()
+            for name in sorted(files):
+                fp = os.path.join(root, name)
+                h.update(os.path.relpath(fp, p).encode())
+                _hash_file(h, fp, chunk)
+    else:
+        _hash_file(h, p, chunk)
+    digest = h.hexdigest()
+    _FINGERPRINTS[key] = digest
+    if on_disk:
+        _write_disk_cache(key, digest)
+    return digest
+
+
+def _stat_key(p: str) -> tuple[str, int]:
+    """A cache key from the stat of every file under ``p``, and their total size in bytes."""
+    if os.path.isdir(p):
+        entries = []
+        for root, dirs, files in os.walk(p):
+            dirs.sort()
+            for name in sorted(files):
+                fp = os.path.join(root, name)
+                st = os.stat(fp)
+                entries.append((os.path.relpath(fp, p), st.st_size, st.st_mtime_ns, st.st_ino))
+    else:
+        st = os.stat(p)
+        entries = [("", st.st_size, st.st_mtime_ns, st.st_ino)]
+    sig = hashlib.blake2b(repr(entries).encode(), digest_size=16).hexdigest()
+    return f"{p}|{sig}", sum(e[1] for e in entries)
+
+
+def _read_disk_cache() -> dict[str, str]:
+    try:
+        data = json.loads((cache_home() / "fingerprints.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_disk_cache(key: str, digest: str) -> None:
+    """Best effort: a cache that cannot be written only costs a re-read next time."""
+    cache = _read_disk_cache()
+    cache.pop(key, None)
+    cache[key] = digest
+    cache = dict(list(cache.items())[-_DISK_CACHE_MAX_ENTRIES:])
+    target = cache_home() / "fingerprints.json"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, indent=0))
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
+def _hash_file(h, path: str, chunk: int) -> None:
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)

@@ -1,0 +1,139 @@
+"""A folder of labelled images: ``root/class_name/*.png`` (also jpg, jpeg, tif, tiff, bmp, webp).
+
+Class names are the sorted subfolder names, or the lines of an optional ``root/classes.txt`` (that
+order sets the label indices). Files are sorted within each class and row ids are positions in that
+listing, so **row order is sorted by class**: harmless because splits always shuffle, but a row id
+predicts the label and must never reach a model. Images are decoded one at a time with PIL and converted
+to HxWx3 uint8 RGB (16-bit images scaled by 1/257, grayscale repeated over three channels).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from astroreason.data.base import Sample, SampleSource
+from astroreason.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+CLASSES_FILE = "classes.txt"
+
+
+class ImageFolderSource(SampleSource):
+    """Images sorted into one subfolder per class.
+
+    Args:
+        path: The root folder. Hidden entries (names starting with ``.``) are ignored, as are files that
+            are not images.
+
+    :meth:`metadata` has one column, ``file_name``: the bare file stem (never the class folder, which is
+    the label). ``Sample.meta`` also holds ``path``, relative to the root.
+
+    Raises:
+        DataError: The folder is missing or empty, has no class subfolders, a class folder has no images,
+            ``classes.txt`` disagrees with the subfolders; at read time, an image cannot be decoded.
+    """
+
+    kind = "image"
+
+    def __init__(self, path: str | os.PathLike):
+        root = Path(path)
+        self.path = str(root)
+        if not root.exists():
+            raise DataError(root, "no such folder")
+        if not root.is_dir():
+            raise DataError(root, "is a file, expected a folder of class_name/image files")
+        entries = [e for e in root.iterdir() if not e.name.startswith(".")]
+        if not entries:
+            raise DataError(root, "empty folder: expected class_name/image files")
+        dirs = sorted(e.name for e in entries if e.is_dir())
+        if not dirs:
+            raise DataError(
+                root, "no class subfolders: expected class_name/image files (e.g. Merging/001.png)"
+            )
+        classes_file = root / CLASSES_FILE
+        if classes_file.is_file():
+            names = [ln.strip() for ln in classes_file.read_text().splitlines() if ln.strip()]
+            if not names:
+                raise DataError(classes_file, "lists no class names")
+            if len(set(names)) != len(names):
+                dup = next(n for n in names if names.count(n) > 1)
+                raise DataError(classes_file, f"class {dup!r} listed twice")
+            missing = [n for n in names if n not in dirs]
+            if missing:
+                raise DataError(classes_file, f"class {missing[0]!r} has no subfolder in {root}")
+            extra = [d for d in dirs if d not in names]
+            if extra:
+                raise DataError(classes_file, f"subfolder {extra[0]!r} is not listed")
+        else:
+            names = dirs
+        self.class_names = tuple(names)
+
+        files: list[Path] = []
+        labels: list[int] = []
+        for k, name in enumerate(names):
+            found = sorted(
+                f
+                for f in (root / name).iterdir()
+                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                raise DataError(
+                    root / name, f"class folder has no images ({', '.join(IMAGE_SUFFIXES)})"
+                )
+            files += found
+            labels += [k] * len(found)
+        self._root = root
+        self._files = files
+        self._labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        """Number of image files."""
+        return len(self._files)
+
+    def _load(self, i: int) -> Sample:
+        f = self._files[i]
+        try:
+            with Image.open(f) as im:
+                image = pil_to_rgb_array(im)
+        except (OSError, ValueError, SyntaxError) as err:  # PIL raises all three on bad files
+            raise DataError(f, f"cannot read image: {err}") from None
+        meta = {"file_name": f.stem, "path": str(f.relative_to(self._root))}
+        return Sample(row_id=i, label=int(self._labels[i]), image=image, meta=meta)
+
+    def labels(self) -> np.ndarray:
+        """Labels from the class folders, in row order."""
+        return self._labels.copy()
+
+    def metadata(self) -> dict[str, np.ndarray]:
+        """``file_name``: each file's stem, without the class folder."""
+        return {"file_name": np.array([f.stem for f in self._files], dtype=object)}
+
+
+def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Convert a PIL image (any mode, first frame) to HxWx3 uint8 RGB.
+
+    16-bit integer images are scaled by 1/257 (32-bit ``I`` images too when their maximum exceeds 255);
+    float images in 0..1 are scaled by 255, others clipped to 0..255; NaN becomes 0.
+    """
+    mode = im.mode
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        if arr.ndim == 3:  # multi-band high-depth image: keep the first three bands
+            arr = arr[..., :3]
+        arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(arr.max()) if arr.size else 0.0
+        if mode.startswith("I;16") or (mode == "I" and peak > 255):
+            arr = arr / 257.0
+        elif mode == "F" and peak <= 1.0:
+            arr = arr * 255.0
+        gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        if gray.ndim == 2:
+            gray = np.repeat(gray[:, :, None], 3, axis=2)
+        return np.ascontiguousarray(gray)
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8).copy()
