@@ -1,0 +1,243 @@
+"""The rollout runner: many multi-turn episodes of (environment, policy), concurrently, resumably.
+
+Each episode is a full loop through a Gymnasium environment: ``reset`` then ``step(reply)`` until the
+episode ends; the conversation is the environment's own ``info["messages"]``. Episodes run as asyncio
+tasks, at most ``concurrency`` at a time, each on its own environment instance. Finished episodes are
+written at once (see :mod:`astroreason.traces`) under deterministic ids, so a killed run rerun with the
+same command resumes where it stopped, with no duplicate and no lost episode.
+
+If the policy's server stays unreachable after its retries, the run stops cleanly with a one-line
+error; everything finished so far is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from astroreason.errors import AstroReasonError
+from astroreason.policies.base import Policy
+from astroreason.traces import TraceWriter, episode_id, messages_for_trace
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """What to run.
+
+    Attributes:
+        episodes: Episodes in all (None: every row of the split, ``samples_per_row`` times).
+        samples_per_row: Episodes per row (different sampling seeds).
+        concurrency: Episodes in flight at once.
+        seed: Base seed of the environments' resets.
+        progress: Show a progress bar.
+    """
+
+    episodes: int | None = None
+    samples_per_row: int = 1
+    concurrency: int = 8
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class RolloutSummary:
+    """What a run did (this invocation plus what was already on disk)."""
+
+    run_dir: Path
+    planned: int
+    already_done: int
+    written: int = 0
+    correct: int = 0
+    tool_calls: int = 0
+    wall_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy over the episodes written by this invocation."""
+        return self.correct / self.written if self.written else float("nan")
+
+
+def plan_episodes(n_rows: int, cfg: RolloutConfig) -> list[tuple[int, int]]:
+    """(index in split, sample number) pairs in run order: every row once, then again."""
+    plan = [(i, k) for k in range(cfg.samples_per_row) for i in range(n_rows)]
+    return plan if cfg.episodes is None else plan[: cfg.episodes]
+
+
+def run_rollouts(
+    make_env: Callable[[], Any],
+    policy: Policy,
+    run_dir: str | Path,
+    cfg: RolloutConfig = RolloutConfig(),
+    run_meta: dict[str, Any] | None = None,
+) -> RolloutSummary:
+    """Run episodes and write traces; see the module docstring. Synchronous wrapper."""
+    return asyncio.run(arun_rollouts(make_env, policy, run_dir, cfg, run_meta))
+
+
+async def arun_rollouts(
+    make_env: Callable[[], Any],
+    policy: Policy,
+    run_dir: str | Path,
+    cfg: RolloutConfig = RolloutConfig(),
+    run_meta: dict[str, Any] | None = None,
+) -> RolloutSummary:
+    """Async form of :func:`run_rollouts`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    envs = [make_env() for _ in range(max(1, cfg.concurrency))]
+    base = envs[0].unwrapped
+    condition, split = base.cfg.condition, base.split
+    plan = plan_episodes(len(base.rows), cfg)
+    writer = TraceWriter(run_dir)
+    todo = [
+        (i, k)
+        for i, k in plan
+        if episode_id(condition, split, int(base.rows[i]), k) not in writer.done_ids
+    ]
+    summary = RolloutSummary(Path(run_dir), planned=len(plan), already_done=len(plan) - len(todo))
+    pool: asyncio.Queue = asyncio.Queue()
+    for env in envs:
+        pool.put_nowait(env)
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in todo:
+        queue.put_nowait(item)
+    stop = asyncio.Event()
+    t_start = time.perf_counter()
+    progress = Progress(
+        TextColumn(f"[bold]{condition}[/] {split}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "{task.fields[rate]:.2f} ep/s  acc {task.fields[acc]}  tools/ep {task.fields[tpe]}"
+        ),
+        TimeElapsedColumn(),
+        disable=not cfg.progress,
+    )
+    task = progress.add_task(
+        "episodes", total=len(plan), completed=summary.already_done, rate=0.0, acc="-", tpe="-"
+    )
+
+    async def worker() -> None:
+        while not stop.is_set():
+            try:
+                index, k = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            env = await pool.get()
+            try:
+                record = await _episode(env, policy, index, k, cfg.seed, run_meta or {}, writer)
+            except Exception as e:  # a policy that keeps failing ends the run, cleanly
+                summary.errors.append(f"{type(e).__name__}: {e}")
+                stop.set()
+                return
+            finally:
+                pool.put_nowait(env)
+            writer.write(record)
+            summary.written += 1
+            summary.correct += int(bool(record["correct"]))
+            summary.tool_calls += record["metrics"]["tool_calls"]
+            elapsed = time.perf_counter() - t_start
+            progress.update(
+                task,
+                advance=1,
+                rate=summary.written / max(elapsed, 1e-9),
+                acc=f"{summary.accuracy:.3f}",
+                tpe=f"{summary.tool_calls / summary.written:.2f}",
+            )
+
+    try:
+        with progress:
+            await asyncio.gather(*(worker() for _ in range(max(1, cfg.concurrency))))
+    finally:
+        writer.close()
+        for env in envs:
+            env.close()
+        await policy.aclose()
+    summary.wall_s = time.perf_counter() - t_start
+    if summary.errors:
+        done = summary.already_done + summary.written
+        raise AstroReasonError(
+            f"{run_dir}: rollout stopped after {done}/{len(plan)} episodes: {summary.errors[0]}; "
+            "finished episodes are saved; rerun the same command to resume"
+        )
+    return summary
+
+
+async def _episode(env, policy: Policy, index: int, k: int, seed: int, meta: dict, writer) -> dict:
+    u = env.unwrapped
+    row_id = int(u.rows[index])
+    ep_id = episode_id(u.cfg.condition, u.split, row_id, k)
+    ep_seed = zlib.crc32(ep_id.encode()) ^ seed
+    t0 = time.perf_counter()
+    obs, info = env.reset(seed=ep_seed, options={"index": index})
+    replies, latencies, finish = [], [], []
+    prompt_tokens = completion_tokens = 0
+    env_s = time.perf_counter() - t0
+    done = False
+    while not done:
+        reply = await policy.act(info)
+        replies.append(reply.text)
+        latencies.append(round(reply.latency_s, 4))
+        finish.append(reply.extra.get("finish_reason"))
+        prompt_tokens += reply.prompt_tokens
+        completion_tokens += reply.completion_tokens
+        t1 = time.perf_counter()
+        obs, reward, terminated, truncated, info = env.step(reply.text)
+        env_s += time.perf_counter() - t1
+        done = terminated or truncated
+    wall = time.perf_counter() - t0
+    images = [
+        b["image"]
+        for m in info["messages"]
+        if isinstance(m.get("content"), list)
+        for b in m["content"]
+        if b.get("type") == "image"
+    ]
+    paths = writer.save_images(ep_id, images)
+    gt = info["ground_truth"]
+    names = gt["class_names"]
+    pred = info["prediction"] if info["prediction"] >= 0 else None
+    calls = info["tool_calls"]
+    return {
+        "id": ep_id,
+        "condition": u.cfg.condition,
+        "split": u.split,
+        "row_id": row_id,
+        "sample": k,
+        "seed": ep_seed,
+        "policy": policy.name,
+        **meta,
+        "label": int(gt["label"]),
+        "class_name": names[int(gt["label"])],
+        "prediction": pred,
+        "predicted_class": names[pred] if pred is not None else None,
+        "correct": bool(info["correct"]),
+        "metrics": {
+            "return": float(info["return"]),
+            "turns": int(info["turn"]),
+            "tool_calls": len(calls),
+            "ok_tool_calls": sum(1 for c in calls if c.get("ok")),
+            "invalid_actions": int(info["invalid_actions"]),
+            "over_turn": bool(info["over_turn"]),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "wall_s": round(wall, 4),
+            "env_s": round(env_s, 4),
+            "policy_latency_s": latencies,
+        },
+        "logs": {
+            "messages": messages_for_trace(info["messages"], paths),
+            "replies": replies,
+            "tool_calls": calls,
+            "views": info["views"],
+            "finish_reasons": finish,
+        },
+        "ground_truth": {k2: v for k2, v in gt.items() if k2 != "class_names"},
+        "class_names": list(names),
+    }

@@ -1,0 +1,128 @@
+"""Episode traces: one JSON line per finished episode in ``RUN_DIR/traces.jsonl``, images beside it.
+
+Each line holds ``metrics`` (numbers that evaluation aggregates) apart from ``logs`` (what people read:
+messages, tool calls, errors). Images are written as lossless PNG files under ``RUN_DIR/images/<id>/``
+and referenced from the messages by relative path. Evaluation and the trace viewer read the same file.
+
+Writes are append-only, flushed and fsynced per episode, so a killed run loses at most the episode in
+flight; :class:`TraceWriter` drops a torn last line on open, and ``done_ids`` lets a run resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from astroreason.errors import DataError
+
+TRACES_FILE = "traces.jsonl"
+
+
+def episode_id(condition: str, split: str, row_id: int, sample: int) -> str:
+    """Deterministic episode id: the same (condition, split, row, sample) always gets the same id."""
+    return f"{condition}-{split}-{int(row_id)}-{int(sample)}"
+
+
+class TraceWriter:
+    """Append-only, crash-safe writer of ``traces.jsonl`` and its images."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / TRACES_FILE
+        self._repair()
+        self.done_ids = (
+            {rec["id"] for rec in read_traces(self.run_dir)} if self.path.exists() else set()
+        )
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def _repair(self) -> None:
+        """Drop a torn last line left by a killed run."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as f:
+                f.truncate(cut)
+
+    def save_images(self, ep_id: str, images: list[np.ndarray]) -> list[str]:
+        """Write an episode's images; returns paths relative to the run folder."""
+        folder = self.run_dir / "images" / ep_id
+        folder.mkdir(parents=True, exist_ok=True)
+        rels = []
+        for k, img in enumerate(images):
+            rel = f"images/{ep_id}/{k}.png"
+            Image.fromarray(np.asarray(img, dtype=np.uint8)).save(
+                self.run_dir / rel, compress_level=1
+            )
+            rels.append(rel)
+        return rels
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one episode (flush + fsync) unless its id is already done."""
+        if record["id"] in self.done_ids:
+            return
+        self._fh.write(json.dumps(record, default=_json_default) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.done_ids.add(record["id"])
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_traces(run_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Yield the episodes of a run (a torn last line is skipped; other bad lines are errors)."""
+    path = Path(run_dir) / TRACES_FILE
+    if not path.exists():
+        raise DataError(
+            path, "no traces here (run `astroreason rollout` or `astroreason eval` first)"
+        )
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines) and not line.endswith("\n"):
+                return
+            raise DataError(path, f"line {n} is not valid JSON ({e.msg})") from None
+
+
+def messages_for_trace(messages: list[dict[str, Any]], image_paths: list[str]) -> list[dict]:
+    """The conversation with image arrays replaced by ``{"type": "image", "path": ...}`` in order."""
+    it = iter(image_paths)
+    out = []
+    for m in messages:
+        m2 = dict(m)
+        if isinstance(m.get("content"), list):
+            m2["content"] = [
+                {"type": "image", "path": next(it, None)} if b.get("type") == "image" else dict(b)
+                for b in m["content"]
+            ]
+        out.append(m2)
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

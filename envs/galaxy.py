@@ -1,0 +1,153 @@
+"""``AstroReason/Galaxy-v0``: classify a galaxy image, zooming and cropping at full resolution.
+
+Description:
+    One episode shows one galaxy cutout from a labelled source (Galaxy10 DECaLS or SDSS HDF5, the
+    Hugging Face parquet exports, an image folder, or the synthetic set). The model first sees the
+    whole cutout downsampled to ``view_size``; ``zoom`` and ``crop`` read the full-resolution source
+    pixels and return a new ``view_size`` view. Coordinates are 0-1000 of the image named by
+    ``image_index`` (0 = overview, then each view in order), so nested zooms compose.
+
+Action Space:
+    ``Text``: the model's raw reply (one ``<tool_call>`` or one ``<answer>``; see
+    :mod:`astroreason.protocol`).
+
+Observation Space:
+    ``Dict(image=Box(0, 255, (S, S, 3), uint8), text=Text)``: the newest image (zeros when there is
+    none) and the newest message text. ``S`` is ``view_size``, or the matched side in
+    ``no-tools-matched``. ``info["messages"]`` holds the whole conversation.
+
+Rewards:
+    ``RewardConfig``: +1 for a correct answer, ``-call_cost`` per tool call, ``-format_penalty`` per
+    invalid reply, ``tool_bonus`` only when the answer is right.
+
+Episode End:
+    Terminated on a valid answer; truncated (``info["over_turn"] = True``) after ``max_turns``
+    replies without one.
+
+Arguments:
+    ``gymnasium.make("AstroReason/Galaxy-v0", data=PATH_OR_SOURCE, split="test", **GalaxyEnvConfig)``;
+    ``split`` is ``train``, ``val``, ``test`` (the persisted split) or ``all``.
+
+Version History:
+    * v0: first version (zoom, crop; conditions tools, no-tools, no-tools-matched, blank-tools, blind).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from astroreason.envs.base import EnvConfig, ToolEnv, make_config
+from astroreason.errors import ConfigError
+from astroreason.tools import crop, overview, stretch, zoom
+
+
+@dataclass(frozen=True)
+class GalaxyEnvConfig(EnvConfig):
+    """Galaxy environment settings (plus those of :class:`EnvConfig`).
+
+    Attributes:
+        view_size: Side in pixels of every view the model sees (overview and tool views).
+        tools: Tools offered in tool conditions (``zoom``, ``crop``, optionally ``stretch``).
+    """
+
+    view_size: int = 128
+    tools: tuple[str, ...] = ("zoom", "crop")
+
+
+def matched_side(view_size: int, max_tool_calls: int, source_side: int) -> int:
+    """Side of the ``no-tools-matched`` image: the pixels a tool run may see, as one image.
+
+    A tool run sees the overview plus up to ``max_tool_calls`` views of ``view_size``^2 pixels; the
+    matched image has that many pixels (rounded to a multiple of 32, Qwen3-VL's token size), capped at
+    the source's native side.
+    """
+    side = view_size * math.sqrt(1 + max_tool_calls)
+    side = int(round(side / 32) * 32) or view_size
+    return max(view_size, min(side, max(source_side, view_size)))
+
+
+class GalaxyEnv(ToolEnv):
+    """Multi-turn galaxy classification with zoom and crop (see the module docstring)."""
+
+    task = "You are an astronomer. Classify the morphology of the galaxy in the image."
+    view_hint = (
+        "Tool coordinates are 0-1000 across the image you name with image_index "
+        "(0 is the overview, then each view you receive, in order); views always show the "
+        "full-resolution pixels."
+    )
+
+    def __init__(
+        self,
+        data: Any,
+        split: str = "test",
+        config: GalaxyEnvConfig | None = None,
+        render_mode: str | None = "rgb_array",
+        **overrides: Any,
+    ):
+        cfg = make_config(GalaxyEnvConfig, config, overrides)
+        if cfg.view_size < 16:
+            raise ConfigError(f"view_size: must be >= 16, got {cfg.view_size}")
+        unknown = set(cfg.tools) - {"zoom", "crop", "stretch"}
+        if unknown:
+            raise ConfigError(
+                f"tools: unknown {sorted(unknown)}; galaxy tools are zoom, crop, stretch"
+            )
+        self.tool_names = tuple(cfg.tools)
+        self._side = cfg.view_size
+        super().__init__(data, split, cfg)
+        if self.source.kind != "image":
+            raise ConfigError(
+                f"data: {self.source.path} holds spectra; use AstroReason/Spectrum-v0"
+            )
+        if cfg.condition == "no-tools-matched":
+            first = self.source[int(self.rows[0])].image
+            self._side = matched_side(cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]))
+            h = self._side
+            from gymnasium import spaces
+
+            self.observation_space["image"] = spaces.Box(0, 255, shape=(h, h, 3), dtype=np.uint8)
+
+    def _image_shape(self) -> tuple[int, int]:
+        return self._side, self._side
+
+    def _first_view(self, sample):
+        if self.cfg.condition == "blind":
+            return None, None
+        self._source = np.asarray(sample.image)
+        return overview(self._source, self._side)
+
+    def _run_tool(self, name: str, args: dict[str, Any]):
+        j = args["image_index"]
+        parent = self._footprints[j]
+        size = self.cfg.view_size
+        if name == "zoom":
+            view, fp = zoom(self._source, parent, args["center"], args["factor"], size)
+            cx, cy = (round(v) for v in args["center"])
+            caption = f"zoom x{args['factor']:g} of image {j} around ({cx}, {cy})."
+        elif name == "crop":
+            view, fp = crop(self._source, parent, args["bbox_2d"], size)
+            box = ", ".join(str(round(v)) for v in args["bbox_2d"])
+            caption = f"crop of image {j}, box [{box}]."
+        else:  # stretch
+            view, fp = stretch(self._images[j], args.get("mode", "asinh")), parent
+            caption = f"{args.get('mode', 'asinh')} stretch of image {j}."
+        return view, fp, caption
+
+    def _add_view(self, image, footprint, kind, parent):
+        super()._add_view(image, footprint, kind, parent)
+        if kind == "overview":
+            self._footprints = []
+        self._footprints.append(footprint)
+
+    def _ground_truth(self, sample) -> dict[str, Any]:
+        bbox = sample.meta.get("bbox")
+        return {
+            "label": int(sample.label),
+            "class_name": self.class_names[sample.label],
+            "class_names": list(self.class_names),
+            "bbox": [float(v) for v in np.asarray(bbox).ravel()[:4]] if bbox is not None else None,
+        }

@@ -1,0 +1,138 @@
+"""``AstroReason/Spectrum-v0``: classify a 1-D spectrum, opening wavelength windows at full resolution.
+
+Description:
+    One episode shows one spectrum (SDSS ``spec-*.fits`` files, real or synthetic). The model first
+    sees the whole spectrum plotted at the view size, where narrow lines (1-3 A) are unresolved;
+    ``spectrum_window(lambda_min, lambda_max)`` plots an observed-frame window (Angstrom) at full
+    resolution with labelled wavelength ticks.
+
+Action Space:
+    ``Text``: the model's raw reply (one ``<tool_call>`` or one ``<answer>``).
+
+Observation Space:
+    ``Dict(image=Box(0, 255, (view_height, view_width, 3), uint8), text=Text)``.
+
+Rewards:
+    As for the galaxy environment (``RewardConfig``).
+
+Episode End:
+    Terminated on a valid answer; truncated (``over_turn``) after ``max_turns`` replies.
+
+Arguments:
+    ``gymnasium.make("AstroReason/Spectrum-v0", data=PATH, split="test", task="class", ...)``. ``task``
+    is ``class`` (SDSS CLASS: STAR, GALAXY, QSO; any real SDSS file) or ``subclass`` (STAR,
+    GALAXY STARFORMING, GALAXY AGN, QSO BROADLINE: the synthetic families, where narrow-line ratios
+    decide). A sample outside the task's classes is an error when the data loads.
+
+Version History:
+    * v0: first version (spectrum_window; conditions as for galaxies; ``no-tools-matched`` plots the
+      whole spectrum at the width a tool run may see in all).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from astroreason.data import SampleSource
+from astroreason.envs.base import EnvConfig, ToolEnv, make_config
+from astroreason.errors import ConfigError
+from astroreason.tools import spectrum_overview, spectrum_window
+
+
+@dataclass(frozen=True)
+class SpectrumEnvConfig(EnvConfig):
+    """Spectrum environment settings (plus those of :class:`EnvConfig`).
+
+    Attributes:
+        task: ``class`` or ``subclass`` (see the module docstring).
+        view_width: Plot width in pixels.
+        view_height: Plot height in pixels.
+        table: Add a compact numeric table (binned wavelength/flux) to each window's caption.
+    """
+
+    task: str = "class"
+    view_width: int = 512
+    view_height: int = 256
+    table: bool = False
+
+
+class SpectrumEnv(ToolEnv):
+    """Multi-turn spectrum classification with a wavelength-window tool."""
+
+    task = (
+        "You are an astronomer. Classify the object from its optical spectrum "
+        "(flux against observed vacuum wavelength in Angstrom)."
+    )
+    view_hint = (
+        "spectrum_window plots any observed-frame wavelength range at full resolution; "
+        "narrow lines are only resolved in such windows."
+    )
+    tool_names = ("spectrum_window",)
+
+    def __init__(
+        self,
+        data: Any,
+        split: str = "test",
+        config: SpectrumEnvConfig | None = None,
+        render_mode: str | None = "rgb_array",
+        **overrides: Any,
+    ):
+        cfg = make_config(SpectrumEnvConfig, config, overrides)
+        if cfg.task not in ("class", "subclass"):
+            raise ConfigError(f"task: unknown {cfg.task!r}; choose class or subclass")
+        if cfg.view_width < 64 or cfg.view_height < 48:
+            raise ConfigError("view_width/view_height: must be at least 64 x 48 pixels")
+        self._width = cfg.view_width
+        if cfg.condition == "no-tools-matched":
+            self._width = int(round(cfg.view_width * (1 + cfg.max_tool_calls) / 32) * 32)
+        kwargs = {} if isinstance(data, SampleSource) else {"task": cfg.task}
+        super().__init__(data, split, cfg, source_kwargs=kwargs)
+        if self.source.kind != "spectrum":
+            raise ConfigError(f"data: {self.source.path} holds images; use AstroReason/Galaxy-v0")
+
+    def _image_shape(self) -> tuple[int, int]:
+        return self.cfg.view_height, self._width
+
+    def _first_view(self, sample):
+        if self.cfg.condition == "blind":
+            return None, None
+        sp = sample.spectrum
+        self._spectrum = sp
+        image, window = spectrum_overview(
+            sp.wavelength, sp.flux, sp.mask, self._width, self.cfg.view_height
+        )
+        return image, window
+
+    def _run_tool(self, name: str, args: dict[str, Any]):
+        sp = self._spectrum
+        image, window, text = spectrum_window(
+            sp.wavelength,
+            sp.flux,
+            sp.mask,
+            args["lambda_min"],
+            args["lambda_max"],
+            self.cfg.view_width,
+            self.cfg.view_height,
+            table=self.cfg.table,
+        )
+        return image, window, text
+
+    def _ground_truth(self, sample) -> dict[str, Any]:
+        meta = sample.meta
+        window = meta.get("key_window")
+        if window is None and "key_wmin" in meta and "key_wmax" in meta:
+            window = (meta["key_wmin"], meta["key_wmax"])
+        if window is not None and not all(math.isfinite(float(v)) for v in window):
+            window = None
+        wl = sample.spectrum.wavelength
+        return {
+            "label": int(sample.label),
+            "class_name": self.class_names[sample.label],
+            "class_names": list(self.class_names),
+            "key_window": [float(v) for v in window] if window is not None else None,
+            "wavelength_range": [float(np.min(wl)), float(np.max(wl))],
+        }

@@ -1,0 +1,145 @@
+import json
+
+import gymnasium
+import pytest
+
+import astroreason.envs  # noqa: F401
+from astroreason.envs import GALAXY_ID
+from astroreason.errors import AstroReasonError
+from astroreason.policies import OraclePolicy
+from astroreason.policies.openai_chat import OpenAIChatPolicy
+from astroreason.protocol import format_tool_call
+from astroreason.rollout import RolloutConfig, run_rollouts
+from astroreason.stub_server import StubChatServer
+from astroreason.traces import TRACES_FILE, read_traces
+
+
+def factory(path, **kw):
+    return lambda: gymnasium.make(GALAXY_ID, data=str(path), split="test", view_size=32, **kw)
+
+
+def ids(run_dir):
+    return [r["id"] for r in read_traces(run_dir)]
+
+
+def test_oracle_rollout_writes_complete_traces(galaxy_file, tmp_path):
+    s = run_rollouts(
+        factory(galaxy_file), OraclePolicy(), tmp_path, RolloutConfig(concurrency=3, progress=False)
+    )
+    recs = list(read_traces(tmp_path))
+    assert len(recs) == s.planned == s.written and len({r["id"] for r in recs}) == len(recs)
+    for r in recs:
+        assert r["correct"] and r["metrics"]["tool_calls"] == 1
+        paths = [
+            b["path"]
+            for m in r["logs"]["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b["type"] == "image"
+        ]
+        assert len(paths) == 2 and all((tmp_path / p).exists() for p in paths)
+        assert r["logs"]["views"][1]["kind"] == "crop"
+
+
+def test_resume_no_duplicates_no_losses(galaxy_file, tmp_path):
+    first = run_rollouts(
+        factory(galaxy_file), OraclePolicy(), tmp_path, RolloutConfig(episodes=3, progress=False)
+    )
+    assert first.written == 3
+    with open(tmp_path / TRACES_FILE, "a") as f:  # a run killed mid-write leaves a torn line
+        f.write('{"id": "torn')
+    second = run_rollouts(
+        factory(galaxy_file), OraclePolicy(), tmp_path, RolloutConfig(progress=False)
+    )
+    assert second.already_done == 3 and second.written == second.planned - 3
+    all_ids = ids(tmp_path)
+    assert len(all_ids) == len(set(all_ids)) == second.planned
+
+
+def _two_turn_reply(body):
+    """Zoom first, then answer: exercises images inside tool messages."""
+    if not any(m["role"] == "tool" for m in body["messages"]):
+        return format_tool_call("zoom", {"center": [500, 500], "factor": 2})
+    return "<answer>Merging</answer>"
+
+
+def test_openai_policy_sends_images_in_tool_messages(galaxy_file, tmp_path):
+    bodies = []
+
+    def reply(body):
+        bodies.append(body)
+        return _two_turn_reply(body)
+
+    with StubChatServer(reply) as srv:
+        pol = OpenAIChatPolicy(srv.base_url, "stub")
+        run_rollouts(factory(galaxy_file), pol, tmp_path, RolloutConfig(episodes=2, progress=False))
+    second = [b for b in bodies if any(m["role"] == "tool" for m in b["messages"])][0]
+    tool_msg = [m for m in second["messages"] if m["role"] == "tool"][0]
+    assert tool_msg["content"][0]["type"] == "image_url"
+    assert tool_msg["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assistant = [m for m in second["messages"] if m["role"] == "assistant"][0]
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {
+        "center": [500, 500],
+        "factor": 2,
+    }
+    assert [t["function"]["name"] for t in second["tools"]] == ["zoom", "crop"]
+    recs = list(read_traces(tmp_path))
+    assert len(recs) == 2 and all(r["metrics"]["tool_calls"] == 1 for r in recs)
+
+
+def test_transient_errors_are_retried(galaxy_file, tmp_path):
+    with StubChatServer(_two_turn_reply, mode="flaky", fail_first=3) as srv:
+        pol = OpenAIChatPolicy(srv.base_url, "stub", backoff_s=0.01)
+        s = run_rollouts(
+            factory(galaxy_file),
+            pol,
+            tmp_path,
+            RolloutConfig(episodes=2, concurrency=1, progress=False),
+        )
+    assert s.written == 2 and srv.requests == 3 + 4
+
+
+@pytest.mark.parametrize("mode", ["error500", "garbage"])
+def test_broken_server_stops_the_run_cleanly(galaxy_file, tmp_path, mode):
+    with StubChatServer(_two_turn_reply, mode=mode) as srv:
+        pol = OpenAIChatPolicy(srv.base_url, "stub", backoff_s=0.01, max_retries=1)
+        with pytest.raises(AstroReasonError, match="rerun the same command to resume"):
+            run_rollouts(
+                factory(galaxy_file), pol, tmp_path, RolloutConfig(episodes=2, progress=False)
+            )
+
+
+def test_client_timeout(galaxy_file, tmp_path):
+    with StubChatServer(_two_turn_reply, mode="slow", delay_s=1.0) as srv:
+        pol = OpenAIChatPolicy(srv.base_url, "stub", timeout_s=0.2, backoff_s=0.01, max_retries=1)
+        with pytest.raises(AstroReasonError, match="APITimeoutError"):
+            run_rollouts(
+                factory(galaxy_file), pol, tmp_path, RolloutConfig(episodes=1, progress=False)
+            )
+
+
+def test_server_dies_mid_run_then_resume(galaxy_file, tmp_path):
+    srv = StubChatServer(lambda b: "<answer>Merging</answer>").start()
+    calls = {"n": 0}
+    orig = srv.reply
+
+    def dying(body):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            srv.dead = True
+        return orig(body)
+
+    srv.reply = dying
+    pol = OpenAIChatPolicy(srv.base_url, "stub", backoff_s=0.01, max_retries=2)
+    with pytest.raises(AstroReasonError, match="rollout stopped"):
+        run_rollouts(
+            factory(galaxy_file), pol, tmp_path, RolloutConfig(concurrency=1, progress=False)
+        )
+    srv.stop()
+    saved = ids(tmp_path)
+    assert 1 <= len(saved) <= 4
+    with StubChatServer(lambda b: "<answer>Merging</answer>") as srv2:
+        pol = OpenAIChatPolicy(srv2.base_url, "stub")
+        s = run_rollouts(factory(galaxy_file), pol, tmp_path, RolloutConfig(progress=False))
+    final = ids(tmp_path)
+    assert len(final) == len(set(final)) == s.planned and set(saved) <= set(final)
