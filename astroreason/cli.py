@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from astroreason.errors import AstroReasonError
@@ -116,6 +117,108 @@ def data_audit(
         print_report(report)
     if strict and report.has_high:
         raise typer.Exit(1)
+
+
+def _env_factory(env: str, data: Path, split: str, condition: str, options: dict):
+    """A zero-argument factory of the requested environment (the CLI is where layers meet)."""
+    import gymnasium
+
+    import astroreason.envs as envs
+    from astroreason.conditions import check_condition
+
+    check_condition(condition)
+    ids = {"galaxy": envs.GALAXY_ID, "spectrum": envs.SPECTRUM_ID}
+    if env not in ids:
+        from astroreason.errors import ConfigError
+
+        raise ConfigError(f"--env: unknown {env!r}; choose galaxy or spectrum")
+    opts = {k: v for k, v in options.items() if v is not None}
+    probe = gymnasium.make(ids[env], data=str(data), split=split, condition=condition, **opts)
+    source = probe.unwrapped.source  # opened once, shared by every copy
+
+    def make():
+        return gymnasium.make(ids[env], data=source, split=split, condition=condition, **opts)
+
+    return make, probe
+
+
+def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):
+    """Build a policy by name."""
+    from astroreason.errors import ConfigError
+    from astroreason.policies import MajorityPolicy, OraclePolicy, RandomPolicy
+
+    if kind == "openai":
+        from astroreason.policies.openai_chat import OpenAIChatPolicy
+
+        if not base_url or not model:
+            raise ConfigError("--policy openai needs --base-url and --model")
+        return OpenAIChatPolicy(base_url, model, sampling=sampling)
+    if kind == "transformers":
+        from astroreason.policies.transformers_local import TransformersPolicy
+
+        if not model:
+            raise ConfigError("--policy transformers needs --model (a local folder or hub id)")
+        return TransformersPolicy(model, sampling=sampling)
+    if kind == "oracle":
+        return OraclePolicy()
+    if kind == "random":
+        return RandomPolicy(seed=seed)
+    if kind == "majority":
+        u = probe.unwrapped
+        from astroreason.data.splits import SplitConfig, load_or_create_split
+
+        sp = load_or_create_split(u.source, SplitConfig(seed=u.cfg.split_seed))
+        train = u.source.labels()[sp.rows("train")]
+        return MajorityPolicy(int(np.bincount(train).argmax()))
+    raise ConfigError(
+        f"--policy: unknown {kind!r}; choose openai, transformers, oracle, random or majority"
+    )
+
+
+@app.command("rollout")
+def rollout(
+    data: Annotated[Path, typer.Option(help="Data file or folder.")],
+    out: Annotated[Path, typer.Option(help="Run folder (traces.jsonl and images); reruns resume.")],
+    env: Annotated[str, typer.Option(help="galaxy or spectrum.")] = "galaxy",
+    split: Annotated[str, typer.Option(help="train, val, test or all.")] = "test",
+    policy: Annotated[
+        str, typer.Option(help="openai, transformers, oracle, random or majority.")
+    ] = "openai",
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Served model name, or a local folder.")] = None,
+    condition: Annotated[
+        str, typer.Option(help="tools, no-tools, no-tools-matched, blank-tools, blind.")
+    ] = "tools",
+    episodes: Annotated[
+        int | None, typer.Option(help="Episodes in all (default: the split once).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Episodes in flight at once.")] = 8,
+    max_turns: Annotated[
+        int | None, typer.Option(help="Replies per episode (env default if unset).")
+    ] = None,
+    view_size: Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")] = None,
+    task: Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per reply at most.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of resets and sampling.")] = 0,
+) -> None:
+    """Run multi-turn episodes of a policy in an environment and write traces (resumable)."""
+    from astroreason.policies.openai_chat import SamplingConfig
+    from astroreason.rollout import RolloutConfig, run_rollouts
+
+    opts = {"max_turns": max_turns, "view_size": view_size, "task": task}
+    make, probe = _env_factory(env, data, split, condition, opts)
+    sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    pol = _policy(policy, base_url, model, sampling, probe, seed)
+    cfg = RolloutConfig(episodes=episodes, concurrency=concurrency, seed=seed)
+    meta = {"model": model or policy, "data": str(data)}
+    s = run_rollouts(make, pol, out, cfg, run_meta=meta)
+    typer.echo(
+        f"{s.written} new episodes ({s.already_done} already done) in {s.wall_s:.1f}s; "
+        f"accuracy of new episodes {s.accuracy:.3f}; traces in {out}/traces.jsonl"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ error; everything finished so far is on disk.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import zlib
 from collections.abc import Callable
@@ -94,6 +95,15 @@ async def arun_rollouts(
     base = envs[0].unwrapped
     condition, split = base.cfg.condition, base.split
     plan = plan_episodes(len(base.rows), cfg)
+    identity = {
+        "policy": policy.name,
+        "condition": condition,
+        "split": split,
+        "env": type(base).__name__,
+        "env_config": repr(base.cfg),
+        **(run_meta or {}),
+    }
+    check_run_identity(Path(run_dir), identity)
     writer = TraceWriter(run_dir)
     todo = [
         (i, k)
@@ -167,6 +177,30 @@ async def arun_rollouts(
             "finished episodes are saved; rerun the same command to resume"
         )
     return summary
+
+
+RUN_FILE = "run.json"
+
+
+def check_run_identity(run_dir: Path, identity: dict[str, Any]) -> None:
+    """Record what a run folder holds; refuse to resume it with a different policy or setup."""
+    path = run_dir / RUN_FILE
+    ident = {
+        k: (v if isinstance(v, (str, int, float, bool)) or v is None else repr(v))
+        for k, v in identity.items()
+    }
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = [k for k in ident if old.get(k) != ident[k]]
+        if diff:
+            k = diff[0]
+            raise AstroReasonError(
+                f"{run_dir}: this run folder holds {k}={old.get(k)!r}, not {ident[k]!r}; "
+                "resume it with the same settings or choose another output folder"
+            )
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ident, indent=2) + "\n")
 
 
 async def _episode(env, policy: Policy, index: int, k: int, seed: int, meta: dict, writer) -> dict:

@@ -143,3 +143,46 @@ def test_server_dies_mid_run_then_resume(galaxy_file, tmp_path):
         s = run_rollouts(factory(galaxy_file), pol, tmp_path, RolloutConfig(progress=False))
     final = ids(tmp_path)
     assert len(final) == len(set(final)) == s.planned and set(saved) <= set(final)
+
+
+def test_run_folder_refuses_another_policy(galaxy_file, tmp_path):
+    from astroreason.policies import RandomPolicy
+
+    run_rollouts(
+        factory(galaxy_file), OraclePolicy(), tmp_path, RolloutConfig(episodes=1, progress=False)
+    )
+    with pytest.raises(AstroReasonError, match="policy='oracle'"):
+        run_rollouts(
+            factory(galaxy_file),
+            RandomPolicy(),
+            tmp_path,
+            RolloutConfig(episodes=1, progress=False),
+        )
+
+
+def test_cli_rollout_and_bad_input(galaxy_file, tmp_path, capsys):
+    from astroreason.cli import main
+
+    main(
+        [
+            "rollout",
+            "--data",
+            str(galaxy_file),
+            "--out",
+            str(tmp_path / "r"),
+            "--policy",
+            "oracle",
+            "--episodes",
+            "3",
+        ]
+    )
+    assert len(ids(tmp_path / "r")) == 3
+    for args, needle in (
+        (["--data", str(tmp_path / "missing.h5")], "no such file"),
+        (["--data", str(galaxy_file), "--condition", "peek"], "unknown 'peek'"),
+        (["--data", str(galaxy_file), "--policy", "openai"], "needs --base-url"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["rollout", "--out", str(tmp_path / "x"), *args])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith("error:") and needle in err and "\n" not in err
