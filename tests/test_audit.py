@@ -1,0 +1,352 @@
+"""The leakage audit: it must fire on the shortcuts that fooled us, and stay quiet on clean data."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from fakesources import (
+    FakeImageSource,
+    clustered_labels,
+    fake_images,
+    scaled_galaxy10_counts,
+    shuffled_labels,
+    sorted_labels,
+    write_galaxy10_h5,
+)
+from rich.console import Console
+
+from astroreason.data.audit import (
+    AuditReport,
+    audit_source,
+    beats_baseline,
+    is_id_like,
+    print_report,
+)
+
+GALAXY10_LIKE = scaled_galaxy10_counts(2000)
+
+
+def severities(report: AuditReport, code: str) -> list[str]:
+    return [f.severity for f in report.by_code(code)]
+
+
+def serious(report: AuditReport) -> list[str]:
+    return [
+        f"{f.severity} {f.code}: {f.sentence}"
+        for f in report.findings
+        if f.severity in ("high", "medium")
+    ]
+
+
+def random_metadata(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Realistic columns that carry no information about the label."""
+    return {
+        "object_id": rng.permutation(n).astype(np.int64) + 10_000,
+        "ra": rng.uniform(0, 360, n),
+        "dec": rng.uniform(-30, 30, n),
+        "redshift": np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0.01, 0.2, n)),
+        "pxscale": rng.choice([0.262, 0.524], n, p=[0.85, 0.15]),
+        "file_name": np.array([f"gal_{i:06d}.png" for i in rng.permutation(n)], dtype=object),
+    }
+
+
+# ----------------------------------------------------------------------------- row order
+
+
+def test_class_sorted_rows_are_high():
+    report = audit_source(FakeImageSource(sorted_labels(GALAXY10_LIKE)))
+    (f,) = report.by_code("row_order")
+    assert f.severity == "high", f.sentence
+    assert report.has_high
+    assert f.details["index_knn_accuracy"] > 0.95
+    assert f.details["adjacent_same_label"] > 0.95
+    assert "row index predicts the label" in f.sentence
+
+
+def test_clustered_rows_are_high():
+    # blocks of 15 rows per class, cycling through 10 classes 12 times
+    report = audit_source(FakeImageSource(clustered_labels(10, 15, 12)), pixels=False)
+    (f,) = report.by_code("row_order")
+    assert f.severity == "high", f.sentence
+    assert f.details["index_knn_accuracy"] > f.details["majority_baseline"] + 0.5
+
+
+def test_round_robin_rows_are_high():
+    report = audit_source(FakeImageSource(np.arange(500) % 5), pixels=False)
+    (f,) = report.by_code("row_order")
+    assert f.severity == "high"
+    assert "repeating pattern" in f.sentence
+    assert f.details["adjacent_same_label"] == 0.0
+
+
+def test_sorted_rows_found_on_a_subsample():
+    report = audit_source(FakeImageSource(sorted_labels(GALAXY10_LIKE)), max_rows=300, pixels=False)
+    assert report.n_checked == 300 and report.n == sum(GALAXY10_LIKE)
+    assert severities(report, "row_order") == ["high"]
+    assert report.by_code("row_order")[0].details["rows_checked"] == 300
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shuffled_source_with_random_metadata_is_quiet(seed):
+    rng = np.random.default_rng(100 + seed)
+    labels = shuffled_labels(GALAXY10_LIKE if seed % 2 else [40, 70, 55], seed)
+    src = FakeImageSource(labels, random_metadata(labels.size, rng), seed=seed)
+    report = audit_source(src, seed=seed)
+    assert serious(report) == []
+    assert not report.has_high
+    # every check still reported what it measured
+    assert severities(report, "row_order") == ["info"]
+    assert {f.details["column"] for f in report.by_code("id_column")} == {"object_id", "file_name"}
+    assert {f.details["column"] for f in report.by_code("metadata_column")} == {
+        "ra",
+        "dec",
+        "redshift",
+        "pxscale",
+    }
+
+
+# ----------------------------------------------------------------------------- id columns
+
+
+def test_object_id_that_is_the_sorted_row_number_is_high():
+    # the Hugging Face export: rows shuffled, but object_id is the row in the class-sorted file
+    sorted_y = sorted_labels(GALAXY10_LIKE)
+    perm = np.random.default_rng(0).permutation(sorted_y.size)
+    src = FakeImageSource(sorted_y[perm], {"object_id": perm.astype(np.int64)})
+    report = audit_source(src, pixels=False)
+    assert severities(report, "row_order") == ["info"], "rows were shuffled"
+    (f,) = report.by_code("id_column")
+    assert f.severity == "high"
+    assert "'object_id'" in f.sentence and f.details["column"] == "object_id"
+    assert f.details["accuracy"] > 0.95
+
+
+def test_file_names_numbered_in_sorted_order_are_high():
+    sorted_y = sorted_labels([60, 60, 60, 60])
+    perm = np.random.default_rng(1).permutation(sorted_y.size)
+    names = np.array([f"galaxy-{i}.png" for i in perm], dtype=object)  # no zero padding
+    report = audit_source(FakeImageSource(sorted_y[perm], {"filename": names}), pixels=False)
+    (f,) = report.by_code("id_column")
+    assert f.severity == "high", f.sentence
+    assert f.details["feature"] in ("digits", "string order")
+
+
+def test_unique_integer_column_is_treated_as_an_id_whatever_its_name():
+    sorted_y = sorted_labels([50, 50, 50])
+    perm = np.random.default_rng(2).permutation(sorted_y.size)
+    report = audit_source(FakeImageSource(sorted_y[perm], {"seq": perm * 7 + 3}), pixels=False)
+    assert severities(report, "id_column") == ["high"]
+
+
+def test_id_like_names():
+    n = 5
+    floats = np.linspace(0, 1, n)
+    for name in ("id", "object_id", "objid", "dr7objid", "index", "idx", "row", "file_name", "path"):
+        assert is_id_like(name, floats), name
+    for name in ("ra", "redshift", "pxscale", "valid", "grid"):
+        assert not is_id_like(name, floats), name
+    assert is_id_like("anything", np.array(["a", "b", "c"], dtype=object))
+    assert not is_id_like("survey", np.array(["a", "b", "a"], dtype=object))
+
+
+# ----------------------------------------------------------------------------- other metadata
+
+
+def test_pixel_scale_correlated_with_class_is_flagged():
+    rng = np.random.default_rng(3)
+    labels = shuffled_labels(GALAXY10_LIKE, 3)
+    # large galaxies (class 2 here) were cut out at the coarser scale more often
+    px = np.where(rng.random(labels.size) < np.where(labels == 2, 0.6, 0.1), 0.524, 0.262)
+    report = audit_source(FakeImageSource(labels, {"pxscale": px}), pixels=False)
+    (f,) = report.by_code("metadata_column")
+    assert f.severity in ("medium", "high"), f.sentence
+    assert "'pxscale'" in f.sentence and "never put it in a prompt" in f.sentence
+    assert f"{100 * f.details['majority_baseline']:.1f}%" in f.sentence
+
+
+def test_weak_redshift_shift_with_nans_is_medium():
+    rng = np.random.default_rng(4)
+    labels = shuffled_labels(GALAXY10_LIKE, 4)
+    z = rng.uniform(0.01, 0.2, labels.size) + 0.05 * (labels == 2)
+    z[rng.random(labels.size) < 0.2] = np.nan
+    report = audit_source(FakeImageSource(labels, {"redshift": z}), pixels=False)
+    (f,) = report.by_code("metadata_column")
+    assert f.severity == "medium", f.sentence
+    assert f.details["missing_fraction"] == pytest.approx(0.2, abs=0.03)
+
+
+def test_missingness_alone_can_leak():
+    rng = np.random.default_rng(5)
+    labels = shuffled_labels([300, 300], 5)
+    z = rng.uniform(0, 0.2, labels.size)
+    z[labels == 0] = np.nan  # only class 0 lacks a redshift
+    report = audit_source(FakeImageSource(labels, {"redshift": z}), pixels=False)
+    (f,) = report.by_code("metadata_column")
+    assert f.severity == "high", f.sentence
+
+
+def test_near_deterministic_column_is_high():
+    rng = np.random.default_rng(6)
+    labels = shuffled_labels([100, 100, 100, 100], 6)
+    size = labels * 10.0 + rng.normal(0, 1, labels.size)
+    report = audit_source(FakeImageSource(labels, {"petro_radius": size}), pixels=False)
+    (f,) = report.by_code("metadata_column")
+    assert f.severity == "high" and "nearly determines" in f.sentence
+    assert f.details["accuracy"] > 0.9
+
+
+def test_string_category_column():
+    labels = shuffled_labels([100, 100, 100], 7)
+    tag = np.array(["spiral" if y == 0 else "other" for y in labels], dtype=object)
+    report = audit_source(FakeImageSource(labels, {"morph_tag": tag}), pixels=False)
+    (f,) = report.by_code("metadata_column")
+    assert f.severity in ("medium", "high"), f.sentence
+
+
+def test_constant_column_is_ignored():
+    labels = shuffled_labels([50, 50], 8)
+    report = audit_source(FakeImageSource(labels, {"pxscale": np.full(100, 0.262)}), pixels=False)
+    assert report.by_code("metadata_column") == []
+
+
+# ----------------------------------------------------------------------------- duplicates
+
+
+def test_duplicates_with_conflicting_labels_are_high():
+    labels = shuffled_labels([60, 60, 60], 9)
+    images = fake_images(labels, 9)
+    a, b = np.flatnonzero(labels == 0)[0], np.flatnonzero(labels == 1)[0]
+    images[b] = images[a]
+    c, d = np.flatnonzero(labels == 2)[:2]
+    images[d] = images[c]  # a plain duplicate too
+    report = audit_source(FakeImageSource(labels, images=images))
+    (conflict,) = report.by_code("duplicate_conflict")
+    assert conflict.severity == "high" and conflict.details["groups"] == 1
+    assert sorted(conflict.details["example_rows"]) == sorted([int(a), int(b)])
+    (dups,) = report.by_code("duplicates")
+    assert dups.severity == "medium" and dups.details == {"groups": 2, "rows": 4}
+
+
+def test_plain_duplicates_are_medium_only():
+    labels = shuffled_labels([60, 60, 60], 10)
+    images = fake_images(labels, 10)
+    c, d, e = np.flatnonzero(labels == 2)[:3]
+    images[d] = images[c]
+    images[e] = images[c]
+    report = audit_source(FakeImageSource(labels, images=images))
+    assert report.by_code("duplicate_conflict") == []
+    assert severities(report, "duplicates") == ["medium"]
+    assert report.by_code("duplicates")[0].details == {"groups": 1, "rows": 3}
+    assert not report.has_high
+
+
+def test_sky_neighbours_are_medium():
+    rng = np.random.default_rng(11)
+    labels = shuffled_labels([60, 60, 60], 11)
+    ra, dec = rng.uniform(0, 360, 180), rng.uniform(-30, 30, 180)
+    ra[1], dec[1] = ra[0], dec[0] + 0.4 / 3600
+    report = audit_source(FakeImageSource(labels, {"ra": ra, "dec": dec}))
+    (f,) = report.by_code("sky_neighbours")
+    assert f.severity == "medium" and f.details["pairs"] == 1
+
+
+# ----------------------------------------------------------------------------- classes
+
+
+def test_imbalance_is_medium():
+    report = audit_source(FakeImageSource(shuffled_labels([500, 30, 40], 12)), pixels=False)
+    (f,) = report.by_code("imbalance")
+    assert f.severity == "medium" and f.details["ratio"] == pytest.approx(500 / 30)
+    assert report.by_code("class_counts") == []
+
+
+def test_empty_class_is_medium():
+    labels = shuffled_labels([50, 0, 50], 13)
+    report = audit_source(FakeImageSource(labels, n_classes=3), pixels=False)
+    (f,) = report.by_code("empty_class")
+    assert f.severity == "medium" and f.details["empty"] == [1]
+
+
+def test_balanced_classes_are_info():
+    report = audit_source(FakeImageSource(shuffled_labels([50, 60, 70], 14)), pixels=False)
+    assert severities(report, "class_counts") == ["info"]
+    assert report.by_code("imbalance") == []
+
+
+def test_too_few_rows_skips_the_classifier_checks():
+    report = audit_source(FakeImageSource([0, 1, 0, 1]), pixels=False)
+    assert severities(report, "skipped") == ["info"]
+    assert report.by_code("row_order") == []
+
+
+def test_margin_accounts_for_sample_size():
+    assert beats_baseline(0.30, 0.20, 10_000)
+    assert not beats_baseline(0.30, 0.20, 30)  # 3 standard errors at n=30 is 0.22
+    assert not beats_baseline(0.24, 0.20, 10_000)  # below the 0.05 floor
+    assert beats_baseline(0.99, 0.95, 10_000)  # the floor shrinks near a high baseline
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def test_json_and_printed_report():
+    report = audit_source(FakeImageSource(sorted_labels([40, 40, 40])))
+    doc = json.loads(report.to_json())
+    assert doc["has_high"] is True
+    assert doc["findings"][0]["severity"] == "high"
+    assert doc["findings"][0]["code"] == "row_order"
+    buf = io.StringIO()
+    print_report(report, Console(file=buf, width=200, color_system=None))
+    text = buf.getvalue()
+    assert "HIGH" in text and "row_order" in text and "NOT SAFE" in text
+
+    clean = audit_source(FakeImageSource(shuffled_labels([40, 40, 40], 1)))
+    buf = io.StringIO()
+    print_report(clean, Console(file=buf, width=200, color_system=None))
+    assert "Safe: no shortcut" in buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def run_cli(args: list[str]) -> int:
+    from astroreason.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_cli_audit_strict_exits_1_on_a_class_sorted_file(tmp_path, capsys):
+    path = write_galaxy10_h5(tmp_path / "sorted.h5", sorted_labels([15] * 10))
+    assert run_cli(["data", "audit", str(path), "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "row_order" in out and "NOT SAFE" in out
+    assert run_cli(["data", "audit", str(path)]) == 0  # not strict: report only
+    capsys.readouterr()
+    assert run_cli(["data", "audit", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["has_high"] and doc["n"] == 150
+    codes = {f["code"] for f in doc["findings"] if f["severity"] == "high"}
+    assert codes == {"row_order"}
+
+
+def test_cli_audit_strict_passes_a_shuffled_file(tmp_path, capsys):
+    path = write_galaxy10_h5(tmp_path / "shuffled.h5", shuffled_labels([15] * 10, 0))
+    assert run_cli(["data", "audit", str(path), "--strict"]) == 0
+    assert "NOT SAFE" not in capsys.readouterr().out
+
+
+def test_object_column_of_numbers_is_tested_as_numbers():
+    sorted_y = sorted_labels([50, 50, 50])
+    perm = np.random.default_rng(3).permutation(sorted_y.size)
+    ids = np.array([int(v) for v in perm], dtype=object)
+    ids[5] = None
+    report = audit_source(FakeImageSource(sorted_y[perm], {"object_id": ids}), pixels=False)
+    (f,) = report.by_code("id_column")
+    assert f.severity == "high" and f.details["feature"] == "value"
