@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=args, prog_name="astroreason")
+    except SystemExit as exc:  # click exits after every command; success returns normally
+        if exc.code not in (0, None):
+            raise
     except AstroReasonError as err:
         if "--debug" in args:
             raise

@@ -117,7 +117,7 @@ class ToolEnv(gym.Env):
             task=self.task,
             class_names=self.class_names,
             tools=self.uses_tools,
-            max_turns=cfg.max_turns if self.uses_tools else 1,
+            max_turns=cfg.max_turns,
             view_hint=self.view_hint,
         )
         self._sample = None

@@ -24,6 +24,6 @@ def spectra_dir(tmp_path_factory):
     """A folder of 32 synthetic SDSS-format spectra, classes balanced."""
     from astroreason.data.synth_spectra import SpectraSynthConfig, write_spectra_dir
 
-    path = tmp_path_factory.mktemp("spectra") / "spec"
+    path = tmp_path_factory.mktemp("spectra") / "spectra_set"
     write_spectra_dir(path, SpectraSynthConfig(n=32, seed=5), progress=False)
     return path

@@ -1,0 +1,128 @@
+"""Runner overhead per turn against a zero-latency stub server, and the cost of image encoding.
+
+Everything on our side of the wire is measured: env step (parse + tool + view), message conversion
+with image encoding, the HTTP request through the OpenAI client, and reply parsing. The stub answers
+at once, so wall time per turn is our overhead plus the stub's own (small) HTTP handling.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _table(rows):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table()
+    for c in ("metric", "value", "target", "ratio"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    Console().print(t)
+
+
+def _encoding_rows():
+    from astroreason.images import encode_image
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for side in (64, 128, 256):
+        img = np.clip(rng.normal(60, 25, (side, side, 3)), 0, 255).astype(np.uint8)
+        for fmt in ("png", "jpeg"):
+            ts = []
+            for _ in range(30):
+                t0 = time.perf_counter()
+                data, _ = encode_image(img, fmt)
+                ts.append(time.perf_counter() - t0)
+            extra = ""
+            if fmt == "jpeg":
+                from io import BytesIO
+
+                from PIL import Image
+
+                back = np.asarray(Image.open(BytesIO(data)).convert("RGB")).astype(int)
+                err = np.abs(back - img.astype(int))
+                extra = f" (max |err| {err.max()}, mean {err.mean():.2f} levels)"
+            rows.append(
+                (
+                    f"encode {side}^2 noisy view, {fmt}",
+                    f"{np.median(ts) * 1e3:.2f} ms, {len(data) // 1024} kB{extra}",
+                    "-",
+                    "-",
+                )
+            )
+    return rows
+
+
+def main() -> None:
+    """Print the runner benchmark table."""
+    import gymnasium
+
+    import astroreason.envs  # noqa: F401
+    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.policies.openai_chat import OpenAIChatPolicy
+    from astroreason.protocol import format_tool_call
+    from astroreason.rollout import RolloutConfig, run_rollouts
+    from astroreason.stub_server import StubChatServer
+    from astroreason.traces import read_traces
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    tmp = Path(tempfile.mkdtemp())
+    data = tmp / "g.h5"
+    write_galaxy_file(data, GalaxySynthConfig(n=200, size=256, seed=0), progress=False)
+
+    def reply(body):
+        if not any(m["role"] == "tool" for m in body["messages"]):
+            return format_tool_call("zoom", {"center": [500, 500], "factor": 2})
+        return "<answer>Merging</answer>"
+
+    rows = []
+    for view in (64, 128):
+        src = gymnasium.make(
+            "AstroReason/Galaxy-v0", data=str(data), split="all", view_size=view
+        ).unwrapped.source
+
+        def make(view=view, src=src):
+            return gymnasium.make("AstroReason/Galaxy-v0", data=src, split="all", view_size=view)
+
+        with StubChatServer(reply) as srv:
+            pol = OpenAIChatPolicy(srv.base_url, "stub")
+            run_dir = tmp / f"run{view}"
+            t0 = time.perf_counter()
+            s = run_rollouts(make, pol, run_dir, RolloutConfig(concurrency=4, progress=False))
+            wall = time.perf_counter() - t0
+        recs = list(read_traces(run_dir))
+        turns = sum(r["metrics"]["turns"] for r in recs)
+        per_turn = [lat for r in recs for lat in r["metrics"]["policy_latency_s"]]
+        env_s = [r["metrics"]["env_s"] / r["metrics"]["turns"] for r in recs]
+        p50 = np.median(np.array(per_turn) + np.median(env_s)) * 1e3
+        rows.append(
+            (
+                f"turn p50, view {view} (request+encode+env step)",
+                f"{p50:.2f} ms",
+                "< 2 ms",
+                f"{p50 / 2:.2f}",
+            )
+        )
+        rows.append(
+            (
+                f"sustained turns/s, view {view}, one core (incl. trace writing)",
+                f"{turns / wall:.0f}",
+                ">= 500",
+                f"{turns / wall / 500:.2f}",
+            )
+        )
+        rows.append((f"env step p50, view {view}", f"{np.median(env_s) * 1e3:.2f} ms", "-", "-"))
+        assert s.written == len(recs)
+    rows += _encoding_rows()
+    _table(rows)
+
+
+if __name__ == "__main__":
+    main()
