@@ -196,7 +196,9 @@ def system_prompt(spec: PromptSpec) -> str:
         ]
     else:
         lines += ["Answer at once, without tools."]
-        lines += [f"A reply that breaks the format is returned to you; you have {spec.max_turns} replies."]
+        lines += [
+            f"A reply that breaks the format is returned to you; you have {spec.max_turns} replies."
+        ]
     lines += [f"Give the final answer as {ANSWER_FORMAT}, using one class name exactly as listed."]
     return "\n".join(line for line in lines if line is not None).strip()
 

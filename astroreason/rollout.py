@@ -142,7 +142,7 @@ async def arun_rollouts(
             env = await pool.get()
             try:
                 record = await _episode(env, policy, index, k, cfg.seed, run_meta or {}, writer)
-            except Exception as e:  # a policy that keeps failing ends the run, cleanly
+            except AstroReasonError as e:  # the policy gave up: stop cleanly
                 summary.errors.append(f"{type(e).__name__}: {e}")
                 stop.set()
                 return

@@ -10,6 +10,7 @@ requests fail with 503), ``slow`` (sleeps ``delay_s`` before answering); ``stop(
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,10 @@ class StubChatServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()  # answer at once: no Nagle delay between headers and body
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
                 self.send_response(code)
@@ -107,9 +112,31 @@ class StubChatServer:
         self._thread.start()
         return self
 
+    def start_process(self) -> StubChatServer:
+        """Serve from a forked child process instead (no GIL shared with the client: benchmarks)."""
+        import multiprocessing
+
+        self._proc = multiprocessing.get_context("fork").Process(
+            target=self._httpd.serve_forever, daemon=True
+        )
+        self._proc.start()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the serving child (``start_process``), else None."""
+        proc = getattr(self, "_proc", None)
+        return proc.pid if proc is not None else None
+
     def stop(self) -> None:
         """Stop serving and close the socket (later requests get connection errors)."""
         self.dead = True
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            proc.terminate()
+            proc.join(5)
+            self._httpd.server_close()
+            return
         self._httpd.shutdown()
         self._httpd.server_close()
 

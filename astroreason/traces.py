@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from astroreason.errors import DataError
+from astroreason.images import encode_image
 
 TRACES_FILE = "traces.jsonl"
 
@@ -59,9 +59,8 @@ class TraceWriter:
         rels = []
         for k, img in enumerate(images):
             rel = f"images/{ep_id}/{k}.png"
-            Image.fromarray(np.asarray(img, dtype=np.uint8)).save(
-                self.run_dir / rel, compress_level=1
-            )
+            data, _ = encode_image(img, "png")
+            (self.run_dir / rel).write_bytes(data)
             rels.append(rel)
         return rels
 

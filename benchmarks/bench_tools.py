@@ -80,18 +80,31 @@ def main() -> None:
         src = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
         fp0 = Footprint.full(side, side)
         rows.append(
-            (f"zoom x2 of the overview, {side}^2 source -> {VIEW}^2",
-             p50_ms(lambda src=src, fp0=fp0: zoom(src, fp0, [420, 610], 2, VIEW), 200),
-             "ms", target, "max")
+            (
+                f"zoom x2 of the overview, {side}^2 source -> {VIEW}^2",
+                p50_ms(lambda src=src, fp0=fp0: zoom(src, fp0, [420, 610], 2, VIEW), 200),
+                "ms",
+                target,
+                "max",
+            )
         )
         rows.append(
-            (f"crop 400-unit box, {side}^2 source -> {VIEW}^2",
-             p50_ms(lambda src=src, fp0=fp0: crop(src, fp0, [100, 300, 500, 700], VIEW), 200),
-             "ms", target, "max")
+            (
+                f"crop 400-unit box, {side}^2 source -> {VIEW}^2",
+                p50_ms(lambda src=src, fp0=fp0: crop(src, fp0, [100, 300, 500, 700], VIEW), 200),
+                "ms",
+                target,
+                "max",
+            )
         )
         rows.append(
-            (f"overview, {side}^2 source -> {VIEW}^2 (once per episode)",
-             p50_ms(lambda src=src: overview(src, VIEW), 30), "ms", None, "max")
+            (
+                f"overview, {side}^2 source -> {VIEW}^2 (once per episode)",
+                p50_ms(lambda src=src: overview(src, VIEW), 30),
+                "ms",
+                None,
+                "max",
+            )
         )
 
     wl, flux, mask = _spectrum(rng)

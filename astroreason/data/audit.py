@@ -179,7 +179,9 @@ def audit_source(
     labels = np.asarray(source.labels(), dtype=np.int64)
     n = labels.size
     k = max(len(source.class_names), int(labels.max()) + 1 if n else 0)
-    names = tuple(source.class_names) + tuple(f"class {c}" for c in range(len(source.class_names), k))
+    names = tuple(source.class_names) + tuple(
+        f"class {c}" for c in range(len(source.class_names), k)
+    )
     rng = np.random.default_rng(seed)
     rows = np.arange(n)
     if max_rows is not None and n > max_rows:
@@ -478,9 +480,7 @@ def _metadata_column(name: str, values: np.ndarray, cv: _CV) -> Finding | None:
         "cramers_v": v,
         "chi2_p": p,
     }
-    numbers = (
-        f"{_pct(acc)} cross-validated accuracy from it alone vs {_pct(cv.majority)} majority baseline"
-    )
+    numbers = f"{_pct(acc)} cross-validated accuracy from it alone vs {_pct(cv.majority)} majority baseline"
     assoc = f"Cramer's V {v:.2f}, chi-square p = {p:.1g}"
     if acc > 0.9 and acc > cv.majority + 0.3:
         return Finding(

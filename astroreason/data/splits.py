@@ -240,7 +240,9 @@ def _make_split(source: SampleSource, cfg: SplitConfig, fingerprint: str) -> Spl
     _repair(assign, gl, labels, cfg, rng)
 
     row_split = assign[groups]
-    parts = {name: np.flatnonzero(row_split == i) for i, name in enumerate(("test", "val", "train"))}
+    parts = {
+        name: np.flatnonzero(row_split == i) for i, name in enumerate(("test", "val", "train"))
+    }
     counts = {
         name: tuple(int(x) for x in np.bincount(labels[parts[name]], minlength=k))
         for name in SPLIT_NAMES
@@ -273,9 +275,7 @@ def _targets(n_c: int, test: float, val: float) -> tuple[int, int]:
     return t_test, t_val
 
 
-def _repair(
-    assign: np.ndarray, gl: np.ndarray, labels: np.ndarray, cfg: SplitConfig, rng
-) -> None:
+def _repair(assign: np.ndarray, gl: np.ndarray, labels: np.ndarray, cfg: SplitConfig, rng) -> None:
     """Give every split with a positive fraction at least one sample of each class of >= 3 samples."""
     wanted = [s for s, f in ((0, cfg.test), (1, cfg.val), (2, 1.0)) if f > 0]
     totals = np.bincount(labels, minlength=gl.shape[1])

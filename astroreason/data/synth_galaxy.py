@@ -52,8 +52,18 @@ _OVERSAMPLE = 2
 
 # Per-class factor on the target radius, calibrated so that the measured boxes of every class have
 # about the same size distribution (box size alone should not tell the class).
-_RADIUS_SCALE = {DISTURBED: 0.9, MERGING: 1.18, ROUND: 0.97, IN_BETWEEN: 1.04, CIGAR: 1.0,
-                 BARRED: 0.92, TIGHT: 0.92, LOOSE: 0.9, EDGE_ON: 1.2, EDGE_ON_BULGE: 1.23}
+_RADIUS_SCALE = {
+    DISTURBED: 0.9,
+    MERGING: 1.18,
+    ROUND: 0.97,
+    IN_BETWEEN: 1.04,
+    CIGAR: 1.0,
+    BARRED: 0.92,
+    TIGHT: 0.92,
+    LOOSE: 0.9,
+    EDGE_ON: 1.2,
+    EDGE_ON_BULGE: 1.23,
+}
 
 
 @dataclass(frozen=True)

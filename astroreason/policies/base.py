@@ -6,6 +6,12 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from astroreason.errors import AstroReasonError
+
+
+class RetryableError(AstroReasonError):
+    """The model's server stayed unreachable or broken (connection, timeout, 5xx) after retries."""
+
 
 @dataclass
 class PolicyReply:
