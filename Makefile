@@ -21,7 +21,7 @@ $(STAMP): requirements/torch.txt requirements/cpu.txt pyproject.toml
 	@touch $(STAMP)
 
 lint: setup
-	$(VENV)/bin/ruff check astroreason tools envs training eval tests
+	$(VENV)/bin/ruff check astroreason tools envs training eval tests benchmarks
 
 test: setup lint
 	$(PY) -m pytest -q
