@@ -27,3 +27,24 @@ def spectra_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("spectra") / "spectra_set"
     write_spectra_dir(path, SpectraSynthConfig(n=32, seed=5), progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny Qwen3-VL, built offline once per session."""
+    from astroreason.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model_dir, tmp_path_factory):
+    """A real vLLM CPU server for the tiny model, started once per session and stopped at the end."""
+    from astroreason.models.serving import ServeConfig, VLLMServer
+
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    cfg = ServeConfig(
+        model=str(tiny_model_dir), served_model_name="tiny", max_model_len=4096, log_path=str(log)
+    )
+    with VLLMServer(cfg) as server:
+        yield server
