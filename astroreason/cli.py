@@ -119,6 +119,55 @@ def data_audit(
         raise typer.Exit(1)
 
 
+model_app = typer.Typer(help="Models: the offline tiny Qwen3-VL.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("tiny")
+def model_tiny(
+    out: Annotated[Path, typer.Option(help="Folder to write the model and processor into.")],
+    seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
+) -> None:
+    """Build the tiny random Qwen3-VL offline (the CPU stand-in for Qwen/Qwen3-VL-*)."""
+    from astroreason.models.tiny import build_tiny_model
+
+    path = build_tiny_model(out, seed=seed)
+    typer.echo(f"tiny Qwen3-VL in {path}")
+
+
+@app.command("serve")
+def serve(
+    model: Annotated[str, typer.Option(help="Model folder or Hugging Face id.")],
+    port: Annotated[int, typer.Option(help="Port (0: pick a free one).")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    served_model_name: Annotated[
+        str | None, typer.Option(help="Name clients use (default: the model folder's name).")
+    ] = None,
+    max_model_len: Annotated[int, typer.Option(help="Context length in tokens.")] = 8192,
+    max_images: Annotated[int, typer.Option(help="Images per prompt (overview plus views).")] = 8,
+    gpu_memory_utilization: Annotated[
+        float, typer.Option(help="GPU memory fraction (GPU only).")
+    ] = 0.9,
+    online: Annotated[
+        bool, typer.Option(help="Allow hub downloads (a model id not yet in the local cache).")
+    ] = False,
+) -> None:
+    """Serve a Qwen3-VL model with vLLM's OpenAI-compatible server (CPU or GPU), until Ctrl-C."""
+    from astroreason.models.serving import ServeConfig, serve_forever
+
+    cfg = ServeConfig(
+        model=model,
+        served_model_name=served_model_name,
+        host=host,
+        port=port,
+        max_model_len=max_model_len,
+        max_images=max_images,
+        gpu_memory_utilization=gpu_memory_utilization,
+        offline=not online,
+    )
+    raise typer.Exit(serve_forever(cfg))
+
+
 def _env_factory(env: str, data: Path, split: str, condition: str, options: dict):
     """A zero-argument factory of the requested environment (the CLI is where layers meet)."""
     import gymnasium
