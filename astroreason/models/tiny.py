@@ -1,10 +1,10 @@
 """A tiny, randomly initialised Qwen3-VL built offline, for tests, the demo and CPU training runs.
 
 Nothing is downloaded: the architecture is Qwen3-VL's (``Qwen3VLForConditionalGeneration``) at a
-size that trains on two CPU cores in minutes (about 0.9M parameters with the defaults) and that
-vLLM-CPU serves (its attention takes head sizes 32 and 64, among others). The folder
-``build_tiny_model`` writes loads with ``AutoProcessor``, ``AutoModelForImageTextToText`` and vLLM,
-all offline.
+size that trains on two CPU cores in minutes (798,272 parameters with the defaults: 380k in the
+vision tower, 419k in the language model with tied embeddings) and that vLLM-CPU serves (its
+attention takes head sizes 32 and 64, among others). The folder ``build_tiny_model`` writes loads
+with ``AutoProcessor``, ``AutoModelForImageTextToText`` and vLLM, all offline.
 
 Choices, and what was simplified:
 
@@ -20,7 +20,7 @@ Choices, and what was simplified:
   must not be edited.
 * Images: patch 16 and merge 2, so one visual token covers 32x32 pixels. The processor's
   ``min_pixels`` is small so that a 64x64 view costs 4 tokens and a 128x128 view 16, instead of
-  being upscaled to 256x256 (64 tokens) as the released Qwen3-VL processor would do.
+  being upscaled to 256x256 (64 tokens), as a ``shortest_edge`` of 256*256 pixels would do.
 * Weights: random (``torch.manual_seed``) and saved in float32.
 """
 
