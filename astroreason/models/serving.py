@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -435,9 +436,24 @@ def exit_status(returncode: int | None) -> int:
 
 
 def example_request(base_url: str, model: str) -> str:
-    """A short Python snippet that calls the server (printed by ``astroreason serve``)."""
-    return (
-        "from openai import OpenAI\n"
+    """A curl command and a Python snippet that call the server (printed by ``astroreason serve``).
+
+    The curl command runs as printed (text only); the Python snippet shows where an image goes.
+    """
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 16,
+            "return_token_ids": True,
+        }
+    )
+    curl = (
+        f"curl -s {base_url}/chat/completions -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)}\n"
+    )
+    return curl + (
+        "\nfrom openai import OpenAI\n"
         f'client = OpenAI(base_url="{base_url}", api_key="EMPTY")\n'
         "reply = client.chat.completions.create(\n"
         f'    model="{model}",\n'
