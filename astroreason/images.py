@@ -41,6 +41,9 @@ def encode_image(image, fmt: ImageFormat = "auto") -> tuple[bytes, str]:
     Read-only arrays (the environment's views) are encoded once: a conversation re-sends every
     earlier image at each turn, and traces save the same images again.
     """
+    if fmt == "auto":
+        h, w = np.shape(image)[:2]
+        fmt = "png" if h * w <= LOSSLESS_MAX_PIXELS else "jpeg"
     cacheable = isinstance(image, np.ndarray) and not image.flags.writeable
     if cacheable:
         hit = _CACHE.get((id(image), fmt))
