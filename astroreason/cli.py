@@ -368,6 +368,55 @@ def demo(
     console.print(table)
 
 
+train_app = typer.Typer(
+    help="Training: SFT warm start and multi-turn GRPO (TRL).", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+
+def _train(stage: str, config: str, overrides: list[str] | None) -> None:
+    import shlex
+
+    from astroreason.training.config import ensure_tiny_assets, load_config
+
+    cfg = load_config(config, overrides or [])
+    ensure_tiny_assets(cfg)
+    words = ["astroreason", "train", stage, "--config", config]
+    words += [w for o in overrides or [] for w in ("--set", o)]
+    command = " ".join(shlex.quote(w) for w in words)
+    if stage == "sft":
+        from astroreason.training.sft import run_sft
+
+        summary = run_sft(cfg, command=command)
+    else:
+        from astroreason.training.grpo import run_grpo
+
+        summary = run_grpo(cfg, command=command)
+    typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+_CONFIG_HELP = "A config name in training/configs (tiny-cpu, qwen3-vl-2b-1gpu, ...) or a .py path."
+_SET_HELP = "Override a config field, key=value (repeatable)."
+
+
+@train_app.command("sft")
+def train_sft(
+    config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
+) -> None:
+    """Supervised warm start on oracle tool-use conversations from the environment."""
+    _train("sft", config, set_)
+
+
+@train_app.command("grpo")
+def train_grpo(
+    config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
+) -> None:
+    """Multi-turn GRPO with the zoom/crop tools (starts from OUTPUT_DIR/sft when present)."""
+    _train("grpo", config, set_)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -1,1 +1,1 @@
-"""AstroReason subpackage."""
+"""Named training configs: each module defines ``CONFIG = TrainConfig(...)`` and its launch command."""

@@ -1,0 +1,369 @@
+"""Training: config, the TRL environment adapter, SFT data and masks, a real SFT -> GRPO run, alarms.
+
+CPU only, the offline tiny Qwen3-VL, real generation. The random tiny model never writes a tool
+call by itself, so the GRPO test steers it with TRL's public ``generation_kwargs`` (a
+``sequence_bias`` that favours one crop call after the overview and one of two answers after a tool
+result): the tokens are still sampled by ``generate`` and scored by the training forward pass.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from astroreason.errors import ConfigError
+from astroreason.protocol import format_tool_call
+from astroreason.tools import TOOL_SCHEMAS
+from astroreason.training.config import (
+    TrainConfig,
+    build_grpo_config,
+    build_sft_config,
+    list_configs,
+    load_config,
+)
+from astroreason.training.env_adapter import (
+    GalaxyAnswerAdapter,
+    GalaxyToolAdapter,
+    adapter_factory,
+    episode_reward,
+    grpo_rows,
+    make_galaxy_env,
+    tool_schema_json,
+)
+from astroreason.training.monitor import (
+    TrainingMonitor,
+    check_accuracy_ceiling,
+    check_invalid_rise,
+    check_loss_collapse,
+    check_tool_collapse,
+)
+
+ENV_OPTS = {"view_size": 64, "max_turns": 4, "max_tool_calls": 3, "split_seed": 0}
+
+
+def _cfg(tmp_path, galaxy_file, tiny_model_dir, **kw):
+    base = dict(
+        model=str(tiny_model_dir),
+        data=str(galaxy_file),
+        output_dir=str(tmp_path / "run"),
+        report_to="none",
+        view_size=64,
+        per_device_batch_size=2,
+        num_generations=2,
+        val_episodes=0,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ------------------------------------------------------------------------------------------------
+# config
+# ------------------------------------------------------------------------------------------------
+def test_named_configs_load_and_translate():
+    assert {"tiny_cpu", "qwen3_vl_2b_1gpu", "qwen3_vl_8b_8gpu"} <= set(list_configs())
+    for name in list_configs():
+        assert isinstance(load_config(name), TrainConfig)
+    cfg = load_config("tiny-cpu", ["max_steps=7", "condition=no-tools", "max_wall_s=none"])
+    assert (cfg.max_steps, cfg.condition, cfg.max_wall_s) == (7, "no-tools", None)
+    grpo = build_grpo_config(cfg)
+    assert grpo.use_cpu and not grpo.bf16 and not grpo.use_vllm
+    assert grpo.max_tool_calling_iterations == cfg.max_turns - 1
+    assert grpo.num_generations == cfg.num_generations
+    assert grpo.output_dir.endswith("grpo")
+    sft = build_sft_config(cfg)
+    assert sft.assistant_only_loss and not sft.packing and sft.output_dir.endswith("sft")
+    big = load_config("qwen3-vl-8b-8gpu")
+    assert big.use_vllm and big.vllm_mode == "server" and big.bf16
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["nope=1"], ["max_steps=abc"], ["condition=tools-please"], ["use_vllm=true"], ["max_steps"]],
+)
+def test_bad_overrides_are_config_errors(overrides):
+    with pytest.raises(ConfigError):
+        load_config("tiny-cpu", overrides)
+
+
+def test_cli_reports_unknown_config(capsys):
+    from astroreason.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "sft", "--config", "no-such-config"])
+    assert e.value.code == 2
+    assert "no-such-config" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# the environment adapter
+# ------------------------------------------------------------------------------------------------
+def test_tool_methods_render_the_declared_schemas():
+    schemas = {s["function"]["name"]: s["function"] for s in tool_schema_json(GalaxyToolAdapter)}
+    assert set(schemas) == {"zoom", "crop"}
+    for name, fn in schemas.items():
+        decl = TOOL_SCHEMAS[name]["function"]
+        assert fn["description"] == decl["description"]
+        assert set(fn["parameters"]["properties"]) == set(decl["parameters"]["properties"])
+        assert fn["parameters"]["required"] == decl["parameters"]["required"]
+        for arg, prop in fn["parameters"]["properties"].items():
+            assert prop["description"] == decl["parameters"]["properties"][arg]["description"]
+            assert prop["type"] == decl["parameters"]["properties"][arg]["type"]
+    assert tool_schema_json(GalaxyAnswerAdapter) == []
+
+
+def test_adapter_runs_tools_through_the_env_and_scores_with_its_reward(galaxy_file):
+    cls = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)
+    env = cls()
+    row_id = grpo_rows(make_galaxy_env(str(galaxy_file), "train", "tools", **ENV_OPTS))[3]["row_id"]
+    blocks = env.reset(row_id=row_id, prompt=[])
+    assert [b["type"] for b in blocks] == ["image", "text"] and blocks[0]["image"].size == (64, 64)
+
+    view = env.crop(bbox_2d=[250, 250, 750, 750])
+    assert [b["type"] for b in view] == ["image", "text"]
+    assert view[1]["text"].startswith("Image 1: crop of image 0")
+    refused = env.zoom(center=[500, 500], factor=100)
+    assert isinstance(refused, str) and "factor" in refused and refused.startswith("Error")
+    odd = env.crop(bbox_2d=[0, 0, 500, 500], colour="red")  # unexpected argument: the env decides
+    assert isinstance(odd, str) and "colour" in odd
+    assert env.info["invalid_actions"] == 2 and len(env.info["tool_calls"]) == 3
+
+    label = env.info["ground_truth"]["class_name"]
+    answer = [{"role": "assistant", "content": f"<answer>{label}</answer>"}]
+    seen = {}
+    rewards = episode_reward([answer], [env], log_metric=lambda k, v: seen.__setitem__(k, v))
+    cost = env.env.unwrapped.cfg.reward
+    # one call that worked pays call_cost; the two refused calls pay format_penalty instead
+    assert rewards == [pytest.approx(1.0 - cost.call_cost - 2 * cost.format_penalty)]
+    assert env.info["correct"] and seen["episode/tool_calls"] == 3 and seen["episode/accuracy"] == 1
+
+    env.reset(row_id=row_id)
+    still_calling = [{"role": "assistant", "content": "", "tool_calls": [{"function": {}}]}]
+    assert episode_reward([still_calling], [env]) == [None]  # cut off by TRL: unscorable
+    env.reset(row_id=row_id)
+    assert episode_reward([[{"role": "assistant", "content": "hmm"}]], [env]) == [
+        pytest.approx(-cost.format_penalty)
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# SFT data: same env, same prompt tokens as GRPO, tool results masked
+# ------------------------------------------------------------------------------------------------
+def test_sft_rows_mask_everything_but_the_models_turns(tmp_path, galaxy_file, tiny_model_dir):
+    from transformers import AutoProcessor
+
+    from astroreason.training.sft import ToolConversationCollator, oracle_dataset
+
+    cfg = _cfg(tmp_path, galaxy_file, tiny_model_dir, sft_episodes=2)
+    ds = oracle_dataset(cfg)
+    assert len(ds) == 2 and len(ds[0]["images"]) == 2  # overview + crop
+    call = ds[0]["messages"][2]["tool_calls"][0]["function"]
+    assert call["name"] == "crop" and isinstance(call["arguments"], str)
+    assert json.loads(call["arguments"])["bbox_2d"]
+
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    tools = tool_schema_json(GalaxyToolAdapter)
+    batch = ToolConversationCollator(processor, tools)(list(ds))
+    tok = processor.tokenizer
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    image_pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    grid = batch["image_grid_thw"]
+    assert grid.shape[0] == 4  # 2 conversations x (overview + tool view)
+    assert int((batch["input_ids"] == image_pad).sum()) == int(grid.prod(-1).sum()) // 4
+
+    trained = tok.decode(ids[labels != -100])
+    assert "<tool_call>" in trained and "<answer>" in trained and "<|im_end|>" in trained
+    assert "tool_response" not in trained and "Image 1" not in trained and "Classes" not in trained
+    start = tok.convert_tokens_to_ids("<tool_response>")
+    end = tok.convert_tokens_to_ids("</tool_response>")
+    s, e = int((ids == start).nonzero()[0]), int((ids == end).nonzero()[0])
+    assert (labels[s : e + 1] == -100).all()
+    assert (labels[ids == image_pad] == -100).all()
+
+    # GRPO's prompt (dataset row + what reset returns) renders to the same tokens as the SFT prefix
+    row = grpo_rows(make_galaxy_env(str(galaxy_file), "train", "tools", **ENV_OPTS))[0]
+    adapter = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)()
+    obs = adapter.reset(**row)
+    user = {"role": "user", "content": [{"type": "text", "text": ""}, *obs]}
+    grpo_prompt = processor.apply_chat_template(
+        [row["prompt"][0], user], tools=tools, add_generation_prompt=True, tokenize=False
+    )
+    sft_messages = [
+        {"role": "system", "content": adapter.info["messages"][0]["content"]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": obs[1]["text"]}]},
+    ]
+    sft_prompt = processor.apply_chat_template(
+        sft_messages, tools=tools, add_generation_prompt=True, tokenize=False
+    )
+    assert grpo_prompt == sft_prompt and "crop" in grpo_prompt
+
+
+# ------------------------------------------------------------------------------------------------
+# a real run: SFT (through the CLI) then GRPO with a tool image mid-episode
+# ------------------------------------------------------------------------------------------------
+def _steering(processor, galaxy_file, tools):
+    """``sequence_bias``: one crop call after the overview, then one of two answers."""
+    from astroreason.policies.transformers_local import to_hf_messages
+
+    tok = processor.tokenizer
+    _, info = make_galaxy_env(str(galaxy_file), "train", "tools", **ENV_OPTS).reset(
+        options={"index": 0}
+    )
+    msgs, _ = to_hf_messages(info["messages"])
+    prompt = processor.apply_chat_template(
+        msgs, tools=tools, add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    prompt = prompt[0] if isinstance(prompt[0], list) else prompt
+    after_overview = list(prompt[-8:])
+    after_tool = tok("</tool_response><|im_end|>\n<|im_start|>assistant\n").input_ids
+
+    def bias(context, text, value=40.0):
+        t = tok(text, add_special_tokens=False).input_ids
+        return [[context + t[: k + 1], value] for k in range(len(t))]
+
+    crop = format_tool_call("crop", {"bbox_2d": [250, 250, 750, 750]})
+    return (
+        bias(after_overview, crop + "<|im_end|>")
+        + bias(after_tool, "<answer>Round Smooth</answer><|im_end|>")
+        + bias(after_tool, "<answer>Nonsense</answer><|im_end|>")
+    )
+
+
+def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model_dir):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from astroreason.cli import main
+    from astroreason.training.grpo import build_trainer, start_checkpoint
+
+    cfg_file = tmp_path / "cfg.py"
+    cfg_file.write_text(
+        "from astroreason.training.config import TrainConfig\n"
+        f"CONFIG = TrainConfig(model={str(tiny_model_dir)!r}, data={str(galaxy_file)!r}, "
+        f"output_dir={str(tmp_path / 'run')!r}, report_to='none', view_size=64, "
+        "per_device_batch_size=2, num_generations=2, sft_episodes=4)\n"
+    )
+    main(["train", "sft", "--config", str(cfg_file), "--set", "sft_max_steps=2"])
+    cfg = load_config(str(cfg_file), ["sft_max_steps=2"])
+    sft_dir = cfg.sft_dir
+    model = AutoModelForImageTextToText.from_pretrained(sft_dir)
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    changed = [
+        n
+        for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters(), strict=True)
+        if not torch.equal(p, q)
+    ]
+    assert changed, "SFT left every weight unchanged"
+    log = (tmp_path / "run" / "experiment_log.md").read_text()
+    assert ": sft" in log and "sft_max_steps=2" in log and "git commit" in log
+    sft_loss = json.loads(log.split("- result: ")[1].splitlines()[0])["train_loss"]
+    assert math.isfinite(sft_loss) and sft_loss > 0
+
+    # GRPO from the SFT checkpoint, 1 step, 4 rollouts of 2 prompts with a crop mid-episode
+    cfg = _cfg(
+        tmp_path,
+        galaxy_file,
+        tiny_model_dir,
+        max_steps=1,
+        per_device_batch_size=4,
+        max_completion_length=128,
+        val_episodes=2,
+        val_max_new_tokens=8,
+    )
+    assert start_checkpoint(cfg) == str(sft_dir)
+    processor = AutoProcessor.from_pretrained(sft_dir)
+    tools = tool_schema_json(GalaxyToolAdapter)
+    overrides = {"generation_kwargs": {"sequence_bias": _steering(processor, galaxy_file, tools)}}
+    monitor = TrainingMonitor(cfg, stage="grpo", command="pytest")
+    trainer, stats = build_trainer(cfg, monitor, trl_overrides=overrides)
+    batches = []
+    produce = trainer._generate_and_score_completions  # a spy: records TRL's batch, changes nothing
+
+    def spy(inputs):
+        out = produce(inputs)
+        batches.append(out)
+        return out
+
+    trainer._generate_and_score_completions = spy
+    trainer.train()
+
+    out = batches[0]
+    assert out["image_grid_thw"].shape[0] == 8  # 4 rollouts x (overview + crop view)
+    assert list(out["num_images"]) == [2, 2, 2, 2]
+    tool_mask, ids = out["tool_mask"], out["completion_ids"]
+    tok = processor.tokenizer
+    for i in range(ids.shape[0]):
+        real = out["completion_mask"][i].bool()
+        masked = tok.decode(ids[i][real & (tool_mask[i] == 0)])
+        kept = tok.decode(ids[i][real & (tool_mask[i] == 1)])
+        assert "<tool_response>" in masked and "Image 1: crop" in masked
+        assert "<tool_call>" in kept and "<answer>" in kept and "tool_response" not in kept
+    logs = trainer.state.log_history[0]
+    assert math.isfinite(logs["loss"]) and logs["tools/call_frequency"] == 1.0
+    assert logs["episode/tool_calls"] == 1.0 and logs["episode/over_turn_rate"] == 0.0
+    assert stats.tool_calls == 4 and stats.episodes == 4
+    assert monitor.val_history and 0.0 <= monitor.val_history[0][1] <= 1.0
+    assert (cfg.grpo_dir / "val" / "step-1" / "traces.jsonl").is_file()
+
+    from astroreason.training.sft import save_final
+
+    save_final(trainer, cfg.grpo_dir)
+    reloaded = AutoModelForImageTextToText.from_pretrained(cfg.grpo_dir)
+    assert sum(p.numel() for p in reloaded.parameters()) == sum(
+        p.numel() for p in model.parameters()
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# alarms and budget guards
+# ------------------------------------------------------------------------------------------------
+def test_alarm_checks_fire_on_planted_failures_and_stay_quiet_otherwise():
+    steps = list(range(1, 41))
+    normal = [2.0 * 0.99**s + 0.05 * math.sin(s) for s in steps]
+    collapsing = [2.0] * 10 + [0.15] * 30
+    assert check_loss_collapse(steps, normal) is None
+    assert "collapsed" in check_loss_collapse(steps, collapsing)
+    slow = [2.0 * 0.9**s for s in steps]  # x10 only over ~22 steps: too fast -> alarm
+    assert check_loss_collapse(steps, slow, window=30) is not None
+    assert check_loss_collapse(steps, slow, window=5) is None
+    assert check_loss_collapse([1, 2], [0.01, -0.02]) is None  # GRPO-like losses near 0
+    assert check_accuracy_ceiling(0.97, 0.90) is not None
+    assert check_accuracy_ceiling(0.42, 0.90) is None
+    assert check_tool_collapse([1.2, 1.0, 0.9, 0.0, 0.0, 0.0]) is not None
+    assert check_tool_collapse([1.2, 1.0, 0.0, 1.0, 0.8, 1.1]) is None
+    assert check_invalid_rise([0.05, 0.1, 0.05, 0.4, 0.5, 0.6]) is not None
+    assert check_invalid_rise([0.3, 0.2, 0.25, 0.2, 0.3, 0.25]) is None
+
+
+def test_monitor_writes_alarms_and_stops_on_budget(tmp_path, capsys):
+    from transformers import TrainerControl, TrainerState
+
+    from astroreason.training.env_adapter import EpisodeStats
+
+    cfg = TrainConfig(output_dir=str(tmp_path), max_generated_tokens=100, report_to="none")
+    quiet = TrainingMonitor(cfg, "grpo", command="x")
+    state, control = TrainerState(), TrainerControl()
+    for s, loss in enumerate(np.linspace(1.0, 0.8, 10), start=1):
+        state.global_step = s
+        quiet.on_log(None, state, control, logs={"loss": float(loss), "episode/tool_calls": 1.0})
+    quiet.record_validation(10, 0.4)
+    assert quiet.alarms == [] and not (tmp_path / "grpo" / "alarms.log").exists()
+
+    loud = TrainingMonitor(cfg, "grpo", command="x", stats=EpisodeStats())
+    for s, loss in enumerate([1.0, 0.9, 0.05], start=1):
+        state.global_step = s
+        loud.on_log(None, state, control, logs={"loss": loss})
+    loud.record_validation(3, 0.96)
+    text = (tmp_path / "grpo" / "alarms.log").read_text()
+    assert "loss collapsed" in text and "above the ceiling" in text and len(loud.alarms) == 2
+    assert "ALARM" in capsys.readouterr().err
+
+    loud.stats.completion_tokens = 99
+    loud.on_step_end(None, state, control)
+    assert not control.should_training_stop
+    loud.stats.completion_tokens = 101
+    loud.on_step_end(None, state, control)
+    assert control.should_training_stop and control.should_save
+    path = loud.finish(state, {"steps": 3})
+    section = path.read_text()
+    assert "max_generated_tokens" in section and "loss collapsed" in section and "sha256" in section

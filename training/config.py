@@ -1,0 +1,378 @@
+"""One training config for both stages, and the two functions that turn it into TRL's.
+
+``TrainConfig`` documents every field once; ``build_sft_config`` and ``build_grpo_config`` translate
+it into ``trl.SFTConfig`` / ``trl.GRPOConfig`` instead of exposing TRL's ~80 fields. Named configs
+live in ``training/configs/<name>.py`` as ``CONFIG = TrainConfig(...)``; ``load_config`` reads one
+by name or path and applies ``key=value`` overrides.
+
+Run layout (``output_dir`` is the run's root)::
+
+    OUTPUT_DIR/
+      experiment_log.md     one section appended per finished stage
+      sft/                  SFT checkpoint (model + processor), alarms.log, tensorboard logs
+      grpo/                 GRPO checkpoint; starts from ../sft when that holds a model
+      grpo/val/step-N/      validation rollouts (traces) of the current model
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from astroreason.errors import ConfigError
+
+CONDITIONS = ("tools", "no-tools")
+"""Training conditions: the model may call zoom/crop, or must answer from the overview alone."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; defaults run on two CPU cores with the tiny model."""
+
+    model: str = "runs/tiny_cpu/model"
+    """Base model: a local folder or a hub id (tests and CPU runs use the offline tiny model)."""
+
+    data: str = "runs/tiny_cpu/galaxy.h5"
+    """Galaxy data file or folder (any format ``astroreason.data.open_source`` reads)."""
+
+    output_dir: str = "runs/tiny_cpu"
+    """Run root: ``sft/`` and ``grpo/`` stage folders and ``experiment_log.md`` go here."""
+
+    bootstrap_tiny: bool = False
+    """Build the tiny model at ``model`` and synthetic data at ``data`` when they are missing."""
+
+    synth_n: int = 120
+    """Galaxies to synthesise when ``bootstrap_tiny`` writes the data file."""
+
+    condition: str = "tools"
+    """``tools`` (zoom and crop offered) or ``no-tools`` (answer from the overview)."""
+
+    view_size: int = 64
+    """Side in pixels of every view the model sees (the environment's ``view_size``)."""
+
+    max_turns: int = 4
+    """Replies per episode, the answer included (the environment's ``max_turns``)."""
+
+    max_tool_calls: int = 3
+    """Tool calls per episode before further calls are invalid (the environment's cap)."""
+
+    split_seed: int = 0
+    """Seed of the persisted train/val/test split; training reads ``train``, validation ``val``."""
+
+    max_steps: int = 2
+    """GRPO optimizer steps."""
+
+    learning_rate: float = 1e-5
+    """GRPO learning rate."""
+
+    per_device_batch_size: int = 4
+    """Completions per device per micro-batch (GRPO) / conversations per micro-batch (SFT)."""
+
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
+
+    num_generations: int = 4
+    """GRPO group size: completions sampled per prompt."""
+
+    max_completion_length: int = 256
+    """Tokens of the whole multi-turn completion, tool results included (TRL counts both)."""
+
+    max_tool_calling_iterations: int | None = None
+    """TRL's cap on tool rounds; None means ``max_turns - 1`` (the last reply must answer)."""
+
+    temperature: float = 1.0
+    """Sampling temperature of GRPO rollouts."""
+
+    beta: float = 0.0
+    """KL coefficient against the reference model (0: no reference model is kept)."""
+
+    use_vllm: bool = False
+    """Generate GRPO rollouts with vLLM (GPU only: CPU weight sync cannot work)."""
+
+    vllm_mode: str = "colocate"
+    """``colocate`` (vLLM inside the trainer) or ``server`` (``trl vllm-serve`` on other GPUs)."""
+
+    vllm_server_base_url: str | None = None
+    """URL of the vLLM server in ``server`` mode, e.g. ``http://10.0.0.2:8000``."""
+
+    lora: bool = False
+    """Train a LoRA adapter instead of all weights."""
+
+    lora_r: int = 16
+    """LoRA rank."""
+
+    lora_alpha: int = 32
+    """LoRA scaling numerator."""
+
+    bf16: bool = False
+    """bfloat16 mixed precision (GPU); forced off on CPU."""
+
+    use_cpu: bool = True
+    """Train on the CPU even when an accelerator exists."""
+
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (saves memory on large models)."""
+
+    seed: int = 0
+    """Seed of the trainers, samplers and SFT episode order."""
+
+    sft_episodes: int = 16
+    """Oracle episodes (train split) turned into SFT conversations."""
+
+    sft_epochs: float = 1.0
+    """Passes over the SFT conversations."""
+
+    sft_max_steps: int = -1
+    """SFT optimizer steps; > 0 overrides ``sft_epochs``."""
+
+    sft_learning_rate: float = 1e-4
+    """SFT learning rate."""
+
+    sft_max_length: int | None = None
+    """Truncate SFT conversations to this many tokens (None: no truncation; images must fit)."""
+
+    logging_steps: int = 1
+    """Log every N optimizer steps."""
+
+    save_steps: int = 500
+    """Checkpoint every N optimizer steps (the final model is always saved)."""
+
+    report_to: str = "tensorboard"
+    """Where TRL logs go: ``tensorboard``, ``wandb`` or ``none``."""
+
+    val_every: int = 0
+    """Validation rollouts on the val split every N steps (0: only at the end of the run)."""
+
+    val_episodes: int = 8
+    """Validation episodes per check (greedy, the current model through transformers)."""
+
+    val_max_new_tokens: int = 128
+    """Tokens per reply in validation rollouts."""
+
+    acc_ceiling: float = 0.90
+    """Validation accuracy above this raises an alarm (leakage or a too easy set)."""
+
+    loss_collapse_factor: float = 10.0
+    """Alarm when the loss falls by this factor ..."""
+
+    loss_collapse_window: int = 30
+    """... within this many steps."""
+
+    invalid_rise: float = 0.25
+    """Alarm when the invalid-action rate of recent logs exceeds the first logs' by this much."""
+
+    max_wall_s: float | None = None
+    """Budget guard: stop cleanly (with a checkpoint) after this many seconds of training."""
+
+    max_generated_tokens: int | None = None
+    """Budget guard: stop cleanly after this many completion tokens (GRPO, tool results included)."""
+
+    @property
+    def sft_dir(self) -> Path:
+        """Folder of the SFT stage."""
+        return Path(self.output_dir) / "sft"
+
+    @property
+    def grpo_dir(self) -> Path:
+        """Folder of the GRPO stage."""
+        return Path(self.output_dir) / "grpo"
+
+    @property
+    def tool_iterations(self) -> int:
+        """TRL's ``max_tool_calling_iterations``: explicit, or ``max_turns - 1``."""
+        if self.max_tool_calling_iterations is not None:
+            return self.max_tool_calling_iterations
+        return max(0, self.max_turns - 1)
+
+
+def check_config(cfg: TrainConfig) -> TrainConfig:
+    """Reject values no stage can run with; returns ``cfg``."""
+    if cfg.condition not in CONDITIONS:
+        raise ConfigError(f"condition: {cfg.condition!r}; choose one of {', '.join(CONDITIONS)}")
+    if cfg.vllm_mode not in ("colocate", "server"):
+        raise ConfigError(f"vllm_mode: {cfg.vllm_mode!r}; choose colocate or server")
+    if cfg.num_generations < 2:
+        raise ConfigError(f"num_generations: GRPO needs >= 2, got {cfg.num_generations}")
+    total = cfg.per_device_batch_size * cfg.gradient_accumulation_steps
+    if total % cfg.num_generations:
+        raise ConfigError(
+            f"per_device_batch_size*gradient_accumulation_steps={total} must be a multiple of "
+            f"num_generations={cfg.num_generations}"
+        )
+    if cfg.max_turns < 1:
+        raise ConfigError(f"max_turns: must be >= 1, got {cfg.max_turns}")
+    if cfg.use_vllm and cfg.use_cpu:
+        raise ConfigError(
+            "use_vllm: TRL cannot sync weights to vLLM on the CPU; set use_vllm=false"
+        )
+    return cfg
+
+
+def _common(cfg: TrainConfig, out: Path) -> dict[str, Any]:
+    cpu = cfg.use_cpu or not _has_accelerator()
+    return dict(
+        output_dir=str(out),
+        seed=cfg.seed,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_only_model=True,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        use_cpu=cpu,
+        bf16=cfg.bf16 and not cpu,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def build_sft_config(cfg: TrainConfig):
+    """``trl.SFTConfig`` for the SFT stage (assistant-only loss, no packing with images)."""
+    from trl import SFTConfig
+
+    check_config(cfg)
+    kwargs = _common(cfg, cfg.sft_dir)
+    return SFTConfig(
+        **kwargs,
+        learning_rate=cfg.sft_learning_rate,
+        num_train_epochs=cfg.sft_epochs,
+        max_steps=cfg.sft_max_steps,
+        assistant_only_loss=True,
+        packing=False,
+        padding_free=False,
+        max_length=cfg.sft_max_length,
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
+
+
+def build_grpo_config(cfg: TrainConfig, **trl_overrides: Any):
+    """``trl.GRPOConfig`` for the GRPO stage (multi-turn tools through ``environment_factory``).
+
+    Args:
+        cfg: Our config.
+        **trl_overrides: ``GRPOConfig`` fields set directly (e.g. ``generation_kwargs``), for what
+            ``TrainConfig`` does not cover; they win over the translated values.
+    """
+    from trl import GRPOConfig
+
+    check_config(cfg)
+    kwargs = _common(cfg, cfg.grpo_dir)
+    vllm: dict[str, Any] = {"use_vllm": cfg.use_vllm}
+    if cfg.use_vllm:
+        vllm["vllm_mode"] = cfg.vllm_mode
+        if cfg.vllm_mode == "server" and cfg.vllm_server_base_url:
+            vllm["vllm_server_base_url"] = cfg.vllm_server_base_url
+    return GRPOConfig(
+        **kwargs,
+        learning_rate=cfg.learning_rate,
+        max_steps=cfg.max_steps,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        max_tool_calling_iterations=cfg.tool_iterations,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        log_completions=False,
+        **{**vllm, **trl_overrides},
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# loading named configs and overrides
+# ----------------------------------------------------------------------------------------------
+def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load ``CONFIG`` from ``training/configs/NAME.py`` (``tiny-cpu`` = ``tiny_cpu``) or a .py file.
+
+    Args:
+        name_or_path: A config name or the path of a Python file defining ``CONFIG``.
+        overrides: ``key=value`` strings; values are parsed by the field's type (``none`` is None).
+
+    Returns:
+        The checked config.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".py" and path.is_file():
+        spec = importlib.util.spec_from_file_location(f"_astroreason_cfg_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        mod_name = name_or_path.replace("-", "_")
+        try:
+            module = importlib.import_module(f"astroreason.training.configs.{mod_name}")
+        except ModuleNotFoundError:
+            known = ", ".join(list_configs())
+            raise ConfigError(
+                f"config: no file or named config {name_or_path!r}; known: {known}"
+            ) from None
+    cfg = getattr(module, "CONFIG", None)
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"config: {name_or_path} defines no CONFIG = TrainConfig(...)")
+    return check_config(apply_overrides(cfg, overrides))
+
+
+def list_configs() -> list[str]:
+    """Names of the configs shipped in ``training/configs``."""
+    folder = Path(__file__).parent / "configs"
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str] | tuple[str, ...]) -> TrainConfig:
+    """Return ``cfg`` with ``key=value`` overrides applied (typed by the field's annotation)."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        if key not in fields:
+            raise ConfigError(f"--set {key}: unknown field; known: {', '.join(sorted(fields))}")
+        changes[key] = _parse_value(key, str(fields[key].type), raw.strip())
+    return dataclasses.replace(cfg, **changes)
+
+
+def _parse_value(key: str, type_str: str, raw: str) -> Any:
+    optional = "None" in type_str
+    if optional and raw.lower() in ("none", "null", ""):
+        return None
+    base = type_str.replace("| None", "").strip()
+    try:
+        if base == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if base == "int":
+            return int(raw)
+        if base == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"--set {key}={raw}: not a valid {base}") from None
+    return raw
+
+
+def ensure_tiny_assets(cfg: TrainConfig) -> None:
+    """With ``bootstrap_tiny``: build the tiny model and the synthetic data where they are missing."""
+    if not cfg.bootstrap_tiny:
+        return
+    from astroreason.models.tiny import build_tiny_model, is_built
+
+    if not is_built(cfg.model):
+        build_tiny_model(cfg.model)
+    if not Path(cfg.data).exists():
+        from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+
+        Path(cfg.data).parent.mkdir(parents=True, exist_ok=True)
+        write_galaxy_file(cfg.data, GalaxySynthConfig(n=cfg.synth_n, seed=cfg.seed), progress=True)

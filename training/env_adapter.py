@@ -1,0 +1,274 @@
+"""TRL's ``environment_factory`` contract, as a thin adapter around the project's Gymnasium env.
+
+TRL's ``GRPOTrainer(environment_factory=...)`` builds one instance per rollout, calls
+``reset(**row)`` with the dataset row, appends what ``reset`` returns to the prompt's last message,
+and turns every public method into a tool (schema from type hints and Google docstring). Here:
+
+* ``reset(row_id=..., **row)`` resets the SAME ``GalaxyEnv`` on that row and returns the overview as
+  content blocks (image, then caption): the image then reaches both generation and TRL's training
+  forward pass (``_tokenize_prompts`` collects images from message content).
+* ``zoom`` and ``crop`` take their signature and docstring from ``tools/schema.py``'s declarations
+  (descriptions copied from ``TOOL_SCHEMAS``); each writes the call in the protocol's format and
+  hands it to ``env.step``, so validation, ``image_index`` resolution, caps and penalties are the
+  env's. A view comes back as ``[{"type": "image", ...}, {"type": "text", ...}]``, a refusal as the
+  env's error text. Methods take ``**kwargs`` behind a declared signature, so unexpected arguments
+  reach the env (an invalid action) instead of failing inside TRL.
+* The final answer is scored by :func:`episode_reward`, a TRL reward function that receives
+  ``environments`` and ``completions`` and passes the last assistant text to ``env.step``; the reward
+  is the env's episode return (``RewardConfig``/``grade``: no second copy of reward logic).
+
+Episodes TRL cut off while the model was still calling tools (``max_tool_calling_iterations`` or
+``max_completion_length`` reached) and episodes the env truncated at ``max_turns`` score ``None``:
+TRL turns that into NaN, leaves the row out of the group baseline and gives it advantage 0
+(over-turn masking). A final reply that is neither an answer nor a tool call is scored (the env's
+format penalty): in TRL a reply without a tool call ends the rollout, so the env's format retries
+do not happen during training (simplified against the env, which would let the model retry).
+
+``GalaxyToolAdapter`` (tools condition) has the tools; ``GalaxyAnswerAdapter`` (no-tools) has none.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+import gymnasium
+
+from astroreason.envs import GALAXY_ID
+from astroreason.images import to_pil
+from astroreason.protocol import format_tool_call
+from astroreason.tools import schema as tool_schema
+
+OVER = "the episode is over (no replies left); answer now"
+
+
+@dataclass
+class EpisodeStats:
+    """Counters of finished episodes, shared by all adapters of a run (read by the monitor).
+
+    Attributes:
+        episodes: Scored or unscorable episodes seen.
+        correct: Episodes answered correctly.
+        answered: Episodes that ended with a valid answer.
+        tool_calls: Tool calls, valid or not.
+        invalid: Invalid actions (bad tool arguments, bad format, calls over the cap).
+        over_turn: Unscorable episodes (cut off while calling tools, or truncated by the env).
+        completion_tokens: Completion tokens generated, tool results included.
+    """
+
+    episodes: int = 0
+    correct: int = 0
+    answered: int = 0
+    tool_calls: int = 0
+    invalid: int = 0
+    over_turn: int = 0
+    completion_tokens: int = 0
+
+
+def make_galaxy_env(data: Any, split: str, condition: str, **env_options: Any) -> gymnasium.Env:
+    """The registered galaxy environment (``AstroReason/Galaxy-v0``), unwrapped checks kept."""
+    return gymnasium.make(GALAXY_ID, data=data, split=split, condition=condition, **env_options)
+
+
+class _GalaxyAdapterBase:
+    """Shared state; only ``reset`` is public here (TRL turns public methods into tools)."""
+
+    data: Any = None
+    split: str = "train"
+    condition: str = "tools"
+    env_options: dict[str, Any] = {}
+    stats: EpisodeStats | None = None
+
+    def __init__(self) -> None:
+        self.env = make_galaxy_env(self.data, self.split, self.condition, **self.env_options)
+        self.info: dict[str, Any] = {}
+        self.done = False
+
+    def reset(self, row_id: int, **row: Any) -> list[dict[str, Any]]:
+        """Start the episode on ``row_id``; return the overview blocks for the prompt's last message."""
+        _, self.info = self.env.reset(options={"row_id": int(row_id)})
+        self.done = False
+        return _content_for_trl(self.info["messages"][-1]["content"])
+
+    def _step(self, text: str) -> dict[str, Any]:
+        _, _, terminated, truncated, self.info = self.env.step(text)
+        self.done = terminated or truncated
+        return self.info
+
+    def _call_tool(self, name: str, arguments: dict[str, Any]) -> list[dict[str, Any]] | str:
+        if self.done:
+            return f"Error: {OVER}."
+        info = self._step(format_tool_call(name, arguments))
+        last = info["messages"][-1]
+        if last["role"] != "tool":  # e.g. the env truncated the episode with this call
+            return f"Error: {OVER}."
+        content = _content_for_trl(last["content"])
+        if len(content) == 1 and content[0]["type"] == "text":
+            return content[0]["text"]  # the env's error message, as plain text
+        return content
+
+
+def _content_for_trl(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for b in blocks:
+        if b.get("type") == "image":
+            out.append({"type": "image", "image": to_pil(b["image"])})
+        else:
+            out.append({"type": "text", "text": b["text"]})
+    return out
+
+
+def training_tool_docstring(name: str) -> str:
+    """A Google docstring built from ``TOOL_SCHEMAS[name]`` (what TRL renders as the tool's schema)."""
+    fn = tool_schema.TOOL_SCHEMAS[name]["function"]
+    lines = [fn["description"], "", "Args:"]
+    for arg, prop in fn["parameters"]["properties"].items():
+        lines.append(f"    {arg}: {prop['description']}")
+    return "\n".join(lines)
+
+
+def _tool_method(name: str, declaration: Callable) -> Callable:
+    """A method named ``name`` with the declaration's plain signature; calls go to the env."""
+
+    def method(self, **kwargs: Any) -> list[dict[str, Any]] | str:
+        return self._call_tool(name, kwargs)
+
+    hints = get_type_hints(declaration)  # Annotated extras stripped: list[float], float, int
+    hints.pop("return", None)
+    sig = inspect.signature(declaration)
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [p.replace(annotation=hints[p.name]) for p in sig.parameters.values()]
+    method.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    method.__annotations__ = dict(hints)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = training_tool_docstring(name)
+    return method
+
+
+class GalaxyToolAdapter(_GalaxyAdapterBase):
+    """Tools condition: ``zoom`` and ``crop`` are offered to the model."""
+
+    zoom = _tool_method("zoom", tool_schema._zoom)
+    crop = _tool_method("crop", tool_schema._crop)
+
+
+class GalaxyAnswerAdapter(_GalaxyAdapterBase):
+    """No-tools condition: no public method but ``reset``, so TRL offers no tools."""
+
+
+def adapter_factory(
+    data: Any,
+    condition: str,
+    env_options: dict[str, Any],
+    split: str = "train",
+    stats: EpisodeStats | None = None,
+) -> type[_GalaxyAdapterBase]:
+    """A configured adapter class (TRL calls it with no arguments to make one instance per rollout).
+
+    Args:
+        data: Data path, or an opened source shared by every instance.
+        condition: ``tools`` or ``no-tools``.
+        env_options: ``GalaxyEnvConfig`` overrides (``view_size``, ``max_turns``, ...).
+        split: The split rows come from (``train`` for GRPO).
+        stats: Counters shared with the monitor (a new one if None).
+    """
+    base = GalaxyToolAdapter if condition == "tools" else GalaxyAnswerAdapter
+    attrs = {
+        "data": data,
+        "split": split,
+        "condition": condition,
+        "env_options": dict(env_options),
+        "stats": stats if stats is not None else EpisodeStats(),
+    }
+    return type(base.__name__, (base,), attrs)
+
+
+def final_text(completion: list[dict[str, Any]]) -> tuple[str | None, bool]:
+    """(text of the last assistant message, whether it still asks for a tool)."""
+    for message in reversed(completion):
+        if message.get("role") == "assistant":
+            content = message.get("content") or ""
+            if isinstance(content, list):
+                content = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+            return content, bool(message.get("tool_calls"))
+    return None, False
+
+
+def episode_reward(
+    completions: list[list[dict[str, Any]]],
+    environments: list[_GalaxyAdapterBase],
+    completion_ids: list[list[int]] | None = None,
+    log_metric: Callable[[str, float], None] | None = None,
+    **kwargs: Any,
+) -> list[float | None]:
+    """TRL reward function: finish each episode in its env and return the env's episode return.
+
+    ``None`` (unscorable, advantage 0) when the rollout was cut off while calling tools or the env
+    truncated it at ``max_turns``. Logs ``episode/*`` metrics through TRL's ``log_metric``.
+    """
+    rewards: list[float | None] = []
+    n = len(completions)
+    acc = calls = invalid = over = answered = 0
+    stats = environments[0].stats if environments else None
+    for i, (completion, env) in enumerate(zip(completions, environments, strict=True)):
+        text, wants_tool = final_text(completion)
+        info = env.info
+        if not env.done and not wants_tool and text is not None:
+            info = env._step(text)
+        cut_off = wants_tool or bool(info.get("over_turn", False))
+        calls += len(info.get("tool_calls", []))
+        invalid += int(info.get("invalid_actions", 0))
+        if cut_off:
+            over += 1
+            rewards.append(None)
+        else:
+            answered += int(info.get("prediction", -1) >= 0)
+            acc += int(bool(info.get("correct")))
+            rewards.append(float(info["return"]))
+        if stats is not None and completion_ids is not None:
+            stats.completion_tokens += len(completion_ids[i])
+    if stats is not None:
+        stats.episodes += n
+        stats.correct += acc
+        stats.answered += answered
+        stats.tool_calls += calls
+        stats.invalid += invalid
+        stats.over_turn += over
+    if log_metric is not None and n:
+        replies = max(1, sum(int(e.info.get("turn", 0)) for e in environments))
+        log_metric("episode/accuracy", acc / n)
+        log_metric("episode/tool_calls", calls / n)
+        log_metric("episode/invalid_rate", invalid / replies)
+        log_metric("episode/over_turn_rate", over / n)
+        log_metric("episode/answer_rate", answered / n)
+    return rewards
+
+
+def grpo_rows(env: gymnasium.Env) -> list[dict[str, Any]]:
+    """Dataset rows for GRPO: the env's system prompt plus an empty user turn, and ``row_id``.
+
+    ``reset`` fills the user turn with the overview, so rows carry no image column. The empty text
+    renders to nothing: the prompt tokens equal those of the env's own first messages.
+    """
+    u = env.unwrapped
+    _, info = env.reset(options={"index": 0})
+    system = info["messages"][0]["content"]
+    prompt = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": ""},
+    ]
+    return [{"prompt": prompt, "row_id": int(r)} for r in u.rows]
+
+
+def tool_schema_json(adapter: type[_GalaxyAdapterBase]) -> list[dict[str, Any]]:
+    """The tool schemas TRL renders for an adapter class (``get_json_schema`` of its methods)."""
+    from transformers.utils import get_json_schema
+
+    instance_methods = [
+        getattr(adapter, n)
+        for n, _ in inspect.getmembers(adapter, predicate=inspect.isfunction)
+        if n not in ("reset", "get_reward") and not n.startswith("_")
+    ]
+    return [get_json_schema(m) for m in instance_methods]

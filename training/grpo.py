@@ -1,0 +1,114 @@
+"""Multi-turn GRPO with TRL: ``GRPOTrainer(environment_factory=...)`` around the galaxy env.
+
+Algorithm choices (TRL 1.16 defaults unless set in ``TrainConfig``): group-relative advantages over
+``num_generations`` rollouts of one prompt, DAPO token-level loss, ``beta=0`` (no reference model),
+one generation per optimizer step. A rollout is a whole episode: TRL generates, runs the adapter's
+``zoom``/``crop`` (their results are masked out of the loss through TRL's ``tool_mask``), and
+generates again, up to ``max_tool_calling_iterations`` rounds; :func:`episode_reward` then hands
+the final reply to the env, whose return is the reward. Cut-off episodes are unscorable (None:
+advantage 0). The prompt rows carry only the system prompt and ``row_id``; ``reset`` adds the
+overview image, which TRL feeds to both generation and the training forward pass.
+
+Start point: ``OUTPUT_DIR/sft`` when it holds a model (the SFT stage's output), else ``cfg.model``.
+Condition ``tools`` offers the tools; ``no-tools`` uses an adapter with none (one reply).
+On the CPU, generation is transformers' ``generate`` (``use_vllm=False``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from astroreason.training.config import TrainConfig, build_grpo_config
+from astroreason.training.env_adapter import (
+    EpisodeStats,
+    adapter_factory,
+    episode_reward,
+    grpo_rows,
+    make_galaxy_env,
+)
+from astroreason.training.sft import env_options, load_model_and_processor, lora_config, save_final
+
+
+def start_checkpoint(cfg: TrainConfig) -> str:
+    """``OUTPUT_DIR/sft`` when the SFT stage saved a model there, else ``cfg.model``."""
+    sft = Path(cfg.sft_dir)
+    return str(sft) if (sft / "config.json").is_file() else cfg.model
+
+
+def build_trainer(
+    cfg: TrainConfig,
+    monitor: Any = None,
+    source: Any = None,
+    trl_overrides: dict[str, Any] | None = None,
+):
+    """The configured ``GRPOTrainer`` and the adapters' shared ``EpisodeStats``.
+
+    Args:
+        cfg: Our config.
+        monitor: A ``TrainingMonitor`` (it receives the shared stats), or None.
+        source: An opened data source shared by every environment (default: open ``cfg.data``).
+        trl_overrides: Extra ``GRPOConfig`` fields (see ``build_grpo_config``).
+    """
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from astroreason.data import open_source
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    source = source if source is not None else open_source(cfg.data)
+    opts = env_options(cfg)
+    stats = EpisodeStats()
+    adapter = adapter_factory(source, cfg.condition, opts, split="train", stats=stats)
+    rows = grpo_rows(make_galaxy_env(source, "train", cfg.condition, **opts))
+    model, processor = load_model_and_processor(start_checkpoint(cfg))
+    if monitor is not None:
+        monitor.stats = stats
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[episode_reward],
+        args=build_grpo_config(cfg, **(trl_overrides or {})),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=processor,
+        peft_config=lora_config(cfg),
+        environment_factory=adapter,
+        callbacks=[monitor] if monitor is not None else None,
+    )
+    return trainer, stats
+
+
+def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
+    """Train with GRPO and save to ``cfg.grpo_dir``; returns a summary of the run."""
+    from astroreason.data import open_source
+    from astroreason.training.monitor import TrainingMonitor, validate
+
+    source = open_source(cfg.data)
+    monitor = TrainingMonitor(
+        cfg,
+        stage="grpo",
+        command=command,
+        validate_fn=lambda m, p, d: validate(m, p, cfg, d, source),
+    )
+    trainer, stats = build_trainer(cfg, monitor, source)
+    t0 = time.perf_counter()
+    result = trainer.train()
+    save_final(trainer, cfg.grpo_dir)
+    logged = [h for h in trainer.state.log_history if "reward" in h or "loss" in h]
+    last = logged[-1] if logged else {}
+    summary = {
+        "stage": "grpo",
+        "start": start_checkpoint(cfg),
+        "steps": trainer.state.global_step,
+        "train_loss": float(result.training_loss),
+        "reward": last.get("reward"),
+        "tool_calls_per_episode": stats.tool_calls / max(1, stats.episodes),
+        "over_turn_rate": stats.over_turn / max(1, stats.episodes),
+        "train_accuracy": stats.correct / max(1, stats.episodes),
+        "generated_tokens": stats.completion_tokens,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "checkpoint": str(cfg.grpo_dir),
+    }
+    monitor.finish(trainer.state, summary)
+    return summary

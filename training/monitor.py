@@ -1,0 +1,371 @@
+"""Watching a training run: metrics, alarms, validation, budget guards and the experiment log.
+
+``TrainingMonitor`` is a ``transformers.TrainerCallback`` (TRL's trainers accept callbacks), so
+nothing of TRL is touched. It reads what TRL logs (``loss``, ``reward``, ``tools/call_frequency``)
+plus the ``episode/*`` metrics the reward function logs (accuracy, tool calls per episode,
+invalid-action rate, over-turn rate), and:
+
+* raises alarms, printed loudly and appended to ``STAGE_DIR/alarms.log``: the loss falling by
+  ``loss_collapse_factor`` within ``loss_collapse_window`` steps (positive losses only: GRPO's
+  loss sits near 0 and changes sign), validation accuracy above ``acc_ceiling`` (leakage or a too
+  easy set), the tool-call rate collapsing to zero, the invalid-action rate rising;
+* validates every ``val_every`` steps and at the end: greedy rollouts of the current in-memory
+  model on the VAL split (never test) through the project's rollout runner and transformers policy;
+* stops cleanly (``should_save`` then ``should_training_stop``) past ``max_wall_s`` or
+  ``max_generated_tokens``;
+* appends a section to ``OUTPUT_DIR/experiment_log.md`` (date, command, config, data hash and
+  split, git commit, final metrics, alarms) when the stage finishes.
+
+The checks are pure functions of metric series, tested on planted failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from astroreason.policies.transformers_local import TransformersPolicy
+from astroreason.training.config import TrainConfig
+
+
+# ----------------------------------------------------------------------------------------------
+# pure checks: each returns an alarm message or None
+# ----------------------------------------------------------------------------------------------
+def check_loss_collapse(
+    steps: Sequence[int], losses: Sequence[float], factor: float = 10.0, window: int = 30
+) -> str | None:
+    """Alarm when a positive loss fell by ``factor`` or more within ``window`` steps.
+
+    >>> check_loss_collapse([1, 2, 3], [2.0, 1.9, 1.8]) is None
+    True
+    >>> check_loss_collapse([1, 2, 3], [2.0, 1.0, 0.1]) is not None
+    True
+    """
+    if len(losses) < 2:
+        return None
+    s_now, l_now = steps[-1], losses[-1]
+    for s, value in zip(steps[:-1], losses[:-1], strict=True):
+        if s_now - s <= window and value > 1e-8 and l_now >= 0 and l_now * factor <= value:
+            return (
+                f"loss collapsed {value:.4g} -> {l_now:.4g} (x{value / max(l_now, 1e-12):.0f}) "
+                f"between steps {s} and {s_now}: memorising, a leak, or a broken mask?"
+            )
+    return None
+
+
+def check_accuracy_ceiling(accuracy: float, ceiling: float = 0.90) -> str | None:
+    """Alarm when validation accuracy is above ``ceiling`` (too good to be true here).
+
+    >>> check_accuracy_ceiling(0.95) is not None, check_accuracy_ceiling(0.5) is None
+    (True, True)
+    """
+    if accuracy > ceiling:
+        return (
+            f"validation accuracy {accuracy:.3f} is above the ceiling {ceiling:.2f}: "
+            "check for leakage (ids, file order, duplicates across splits) before believing it"
+        )
+    return None
+
+
+def check_tool_collapse(rates: Sequence[float], patience: int = 3) -> str | None:
+    """Alarm when tool calls per episode were positive and the last ``patience`` logs are zero.
+
+    >>> check_tool_collapse([1.0, 0.8, 0.0, 0.0, 0.0]) is not None
+    True
+    >>> check_tool_collapse([0.0, 0.0, 0.0]) is None
+    True
+    """
+    if len(rates) <= patience or max(rates[:-patience]) <= 0:
+        return None
+    if all(r == 0 for r in rates[-patience:]):
+        return (
+            f"tool calls per episode collapsed to 0 for {patience} logs "
+            f"(was up to {max(rates[:-patience]):.2f}): the policy stopped looking"
+        )
+    return None
+
+
+def check_invalid_rise(rates: Sequence[float], rise: float = 0.25, k: int = 3) -> str | None:
+    """Alarm when the mean invalid-action rate of the last ``k`` logs exceeds the first ``k``'s by ``rise``.
+
+    >>> check_invalid_rise([0.0, 0.1, 0.0, 0.5, 0.6, 0.7]) is not None
+    True
+    >>> check_invalid_rise([0.1, 0.1, 0.1, 0.1, 0.1, 0.1]) is None
+    True
+    """
+    if len(rates) < 2 * k:
+        return None
+    first = sum(rates[:k]) / k
+    last = sum(rates[-k:]) / k
+    if last - first > rise:
+        return f"invalid-action rate rose from {first:.2f} to {last:.2f}: format drift"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# validation with the in-memory model
+# ----------------------------------------------------------------------------------------------
+class InMemoryPolicy(TransformersPolicy):
+    """The project's transformers policy around a model already in memory (the one training)."""
+
+    def __init__(self, model, processor, *, max_tokens: int, device: str = "cpu"):
+        from astroreason.policies.openai_chat import SamplingConfig
+
+        self.name = "transformers:in-training"
+        self.sampling = SamplingConfig(temperature=0.0, max_tokens=max_tokens)
+        self.batch_size = 8
+        self.max_wait_s = 0.005
+        self.processor = processor
+        self.processor.tokenizer.padding_side = "left"
+        self.model = model
+        self.device = device
+        self._queue = None
+        self._loop_task = None
+
+
+def validate(model, processor, cfg: TrainConfig, run_dir: Path, source: Any = None) -> float:
+    """Greedy accuracy of ``model`` on ``cfg.val_episodes`` episodes of the val split."""
+    from astroreason.rollout import RolloutConfig, run_rollouts
+    from astroreason.training.env_adapter import make_galaxy_env
+    from astroreason.training.sft import env_options
+
+    data = source if source is not None else cfg.data
+    opts = env_options(cfg)
+
+    def make():
+        return make_galaxy_env(data, "val", cfg.condition, **opts)
+
+    was_training = model.training
+    side = processor.tokenizer.padding_side
+    model.eval()
+    try:
+        device = str(next(model.parameters()).device)
+        policy = InMemoryPolicy(model, processor, max_tokens=cfg.val_max_new_tokens, device=device)
+        rcfg = RolloutConfig(
+            episodes=cfg.val_episodes, concurrency=4, seed=cfg.seed, progress=False
+        )
+        summary = run_rollouts(make, policy, run_dir, rcfg, run_meta={"model": "in-training"})
+    finally:
+        processor.tokenizer.padding_side = side
+        model.train(was_training)
+    return summary.correct / max(1, summary.written)
+
+
+# ----------------------------------------------------------------------------------------------
+# the callback
+# ----------------------------------------------------------------------------------------------
+class TrainingMonitor(TrainerCallback):
+    """Metrics, alarms, validation, budget guards and the experiment log (see the module docstring).
+
+    Args:
+        cfg: The run's config.
+        stage: ``sft`` or ``grpo`` (the stage folder under ``cfg.output_dir``).
+        command: The command line to record (default: ``sys.argv``).
+        stats: The adapters' shared ``EpisodeStats`` (GRPO), for the token budget.
+        validate_fn: ``(model, processor, run_dir) -> accuracy``; default :func:`validate`.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        stage: str,
+        command: str | None = None,
+        stats: Any = None,
+        validate_fn: Any = None,
+    ):
+        self.cfg = cfg
+        self.stage = stage
+        self.stage_dir = Path(cfg.output_dir) / stage
+        self.command = command if command is not None else " ".join(sys.argv)
+        self.stats = stats
+        self.validate_fn = validate_fn
+        self.history: list[dict[str, Any]] = []
+        self.alarms: list[str] = []
+        self.val_history: list[tuple[int, float]] = []
+        self.stopped_by: str | None = None
+        self._seen: set[str] = set()
+        self._t0 = time.perf_counter()
+
+    # -- alarms ----------------------------------------------------------------------------
+    def alarm(self, message: str, step: int = 0) -> None:
+        """Record an alarm: loud on stderr, one line in ``alarms.log``; each message once."""
+        key = message.split(":")[0]
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        line = f"[step {step}] {message}"
+        self.alarms.append(line)
+        bar = "!" * 78
+        print(f"\n{bar}\nALARM ({self.stage}) {line}\n{bar}\n", file=sys.stderr, flush=True)
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.stage_dir / "alarms.log", "a") as f:
+            f.write(f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')} {line}\n")
+
+    def check(self, step: int) -> None:
+        """Run every series check on the history so far."""
+        cfg = self.cfg
+        losses = [(h["step"], h["loss"]) for h in self.history if _num(h.get("loss"))]
+        if losses:
+            steps, values = zip(*losses, strict=True)
+            msg = check_loss_collapse(
+                steps, values, cfg.loss_collapse_factor, cfg.loss_collapse_window
+            )
+            if msg:
+                self.alarm(msg, step)
+        if cfg.condition == "tools":
+            key = "episode/tool_calls"
+            rates = [h[key] for h in self.history if _num(h.get(key))]
+            msg = check_tool_collapse(rates)
+            if msg:
+                self.alarm(msg, step)
+        invalid = [
+            h["episode/invalid_rate"] for h in self.history if _num(h.get("episode/invalid_rate"))
+        ]
+        msg = check_invalid_rise(invalid, cfg.invalid_rise)
+        if msg:
+            self.alarm(msg, step)
+
+    def record_validation(self, step: int, accuracy: float) -> None:
+        """Keep a validation result and check it against the ceiling."""
+        self.val_history.append((step, accuracy))
+        print(f"[{self.stage}] step {step}: val accuracy {accuracy:.3f}", file=sys.stderr)
+        msg = check_accuracy_ceiling(accuracy, self.cfg.acc_ceiling)
+        if msg:
+            self.alarm(msg, step)
+
+    # -- TrainerCallback hooks -------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Start the wall-clock budget."""
+        self._t0 = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        """Keep the logged metrics and run the checks."""
+        if logs:
+            self.history.append({"step": state.global_step, **logs})
+            self.check(state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Validate every ``val_every`` steps; enforce the budget guards."""
+        cfg = self.cfg
+        if cfg.val_every > 0 and state.global_step % cfg.val_every == 0:
+            self._validate(state.global_step, kwargs)
+        why = None
+        if cfg.max_wall_s is not None and time.perf_counter() - self._t0 > cfg.max_wall_s:
+            why = f"wall time over max_wall_s={cfg.max_wall_s:g}"
+        tokens = getattr(self.stats, "completion_tokens", 0)
+        if cfg.max_generated_tokens is not None and tokens > cfg.max_generated_tokens:
+            why = f"{tokens} generated tokens over max_generated_tokens={cfg.max_generated_tokens}"
+        if why and self.stopped_by is None:
+            self.stopped_by = why
+            print(f"[{self.stage}] budget guard: {why}; saving and stopping", file=sys.stderr)
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """Validate the final model (when ``val_episodes`` > 0)."""
+        if self.cfg.val_episodes > 0 and not any(
+            s == state.global_step for s, _ in self.val_history
+        ):
+            self._validate(state.global_step, kwargs)
+
+    def _validate(self, step: int, kwargs: dict[str, Any]) -> None:
+        model, processor = kwargs.get("model"), kwargs.get("processing_class")
+        if model is None or processor is None or self.cfg.val_episodes <= 0:
+            return
+        run_dir = self.stage_dir / "val" / f"step-{step}"
+        fn = self.validate_fn or (lambda m, p, d: validate(m, p, self.cfg, d))
+        self.record_validation(step, float(fn(model, processor, run_dir)))
+
+    # -- the experiment log ----------------------------------------------------------------
+    def finish(self, state: Any, summary: dict[str, Any]) -> Path:
+        """Append this stage's section to ``OUTPUT_DIR/experiment_log.md``; returns its path."""
+        cfg = self.cfg
+        path = Path(cfg.output_dir) / "experiment_log.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        last = {k: v for h in self.history for k, v in h.items() if _num(v)}
+        metrics = {k: round(float(v), 5) for k, v in last.items() if k != "step"}
+        if self.val_history:
+            metrics["val_accuracy"] = self.val_history[-1][1]
+        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        lines = [
+            f"## {now}: {self.stage}",
+            "",
+            f"- command: `{self.command}`",
+            f"- git commit: {git_commit()}",
+            f"- data: `{cfg.data}` sha256 {data_hash(cfg.data)}; {split_summary(cfg)}",
+            f"- result: {json.dumps(summary)}",
+            f"- stopped by budget guard: {self.stopped_by or 'no'}",
+            f"- final metrics: {json.dumps(metrics, sort_keys=True)}",
+            f"- validation (val split): {self.val_history or 'none'}",
+            "- alarms: " + ("none" if not self.alarms else ""),
+            *[f"  - {a}" for a in self.alarms],
+            "",
+            "<details><summary>config</summary>",
+            "",
+            "```json",
+            json.dumps(dataclasses.asdict(cfg), indent=2),
+            "```",
+            "</details>",
+            "",
+        ]
+        with open(path, "a") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
+
+def git_commit() -> str:
+    """HEAD of the repository holding this file, with ``+dirty`` when the tree has changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def data_hash(data: str | Path) -> str:
+    """sha256 of a data file, or of a folder's files (names and bytes, sorted); first 16 hex."""
+    p = Path(data)
+    h = hashlib.sha256()
+    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if not f.exists():
+            return "missing"
+        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def split_summary(cfg: TrainConfig) -> str:
+    """``split seed S: train N / val M / test K rows`` of the persisted split."""
+    try:
+        from astroreason.data import open_source
+        from astroreason.data.splits import SplitConfig, load_or_create_split
+
+        sp = load_or_create_split(open_source(cfg.data), SplitConfig(seed=cfg.split_seed))
+        sizes = " / ".join(f"{n} {len(sp.rows(n))}" for n in ("train", "val", "test"))
+    except Exception as e:  # the log must still be written
+        return f"split unavailable ({type(e).__name__}: {e})"
+    return f"split seed {cfg.split_seed}: {sizes} rows"

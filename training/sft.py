@@ -1,0 +1,247 @@
+"""SFT warm start: oracle conversations from the SAME environment, TRL's ``SFTTrainer``.
+
+``oracle_dataset`` runs ``OraclePolicy`` through ``GalaxyEnv`` on the train split and keeps each
+episode's ``info["messages"]`` (system, user overview, assistant tool call, tool view, assistant
+answer) as one row: ``messages`` with ``{"type": "image"}`` placeholders, the views in order in
+``images``, tool-call ``arguments`` kept as JSON strings (Arrow cannot hold free-form dicts).
+
+Loss only on the model's own turns (``assistant_only_loss``): tool results, the overview and the
+prompts are masked. TRL's vision collator renders conversations without ``tools=`` and fills image
+placeholders of user turns only (not tool turns), so :class:`ToolConversationCollator` does the same
+job with the tool schemas the GRPO stage renders (``tool_schema_json`` of the adapter: SFT and GRPO
+prompts are token-identical) and images in tool turns; it uses TRL's Qwen3-VL training template
+(``{% generation %}`` markers). It is passed as ``data_collator``: nothing of TRL is subclassed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from astroreason.images import to_pil
+from astroreason.policies.scripted import OraclePolicy
+from astroreason.training.config import TrainConfig, build_sft_config
+from astroreason.training.env_adapter import adapter_factory, make_galaxy_env, tool_schema_json
+
+
+def env_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The ``GalaxyEnvConfig`` overrides a training config implies."""
+    return {
+        "view_size": cfg.view_size,
+        "max_turns": cfg.max_turns,
+        "max_tool_calls": cfg.max_tool_calls,
+        "split_seed": cfg.split_seed,
+    }
+
+
+def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One env conversation as an SFT row: ``messages`` (image placeholders) and ``images``."""
+    out, images = [], []
+    for m in messages:
+        content = m.get("content")
+        blocks: list[dict[str, Any]] = []
+        if isinstance(content, str):
+            if content:
+                blocks.append({"type": "text", "text": content})
+        else:
+            for b in content or []:
+                if b.get("type") == "image":
+                    images.append(to_pil(b["image"]))
+                    blocks.append({"type": "image"})
+                else:
+                    blocks.append({"type": "text", "text": b["text"]})
+        row: dict[str, Any] = {"role": m["role"], "content": blocks}
+        if m.get("tool_calls"):
+            row["tool_calls"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": c["function"]["name"],
+                        "arguments": json.dumps(c["function"]["arguments"]),
+                    },
+                }
+                for c in m["tool_calls"]
+            ]
+        if m["role"] == "tool" and m.get("name"):
+            row["name"] = m["name"]
+        out.append(row)
+    return {"messages": out, "images": images}
+
+
+def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str, Any]]]:
+    """``cfg.sft_episodes`` oracle conversations (env messages) on the train split."""
+    env = make_galaxy_env(source or cfg.data, "train", cfg.condition, **env_options(cfg))
+    policy = OraclePolicy()
+    n_rows = len(env.unwrapped.rows)
+    episodes = []
+    for k in range(cfg.sft_episodes):
+        _, info = env.reset(seed=cfg.seed + k, options={"index": k % n_rows})
+        done = False
+        while not done:
+            reply = asyncio.run(policy.act(info))
+            _, _, terminated, truncated, info = env.step(reply.text)
+            done = terminated or truncated
+        if not info["correct"]:
+            raise RuntimeError(f"oracle episode {k} ended without a correct answer: {info}")
+        episodes.append(info["messages"])
+    env.close()
+    return episodes
+
+
+def oracle_dataset(cfg: TrainConfig, source: Any = None):
+    """The SFT ``datasets.Dataset`` (columns ``messages``, ``images``)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([conversation_row(m) for m in oracle_episodes(cfg, source)])
+
+
+def _drop_none(x: Any) -> Any:
+    """Arrow fills missing struct keys with None; the chat template must not see them."""
+    if isinstance(x, dict):
+        return {k: _drop_none(v) for k, v in x.items() if v is not None}
+    if isinstance(x, list):
+        return [_drop_none(v) for v in x]
+    return x
+
+
+def fill_images(messages: list[dict[str, Any]], images: list[Any]) -> list[dict[str, Any]]:
+    """Put ``images`` into the image placeholders of every turn, tool turns included, in order."""
+    it = iter(images)
+    out = []
+    for m in _drop_none(messages):
+        blocks = []
+        for b in m.get("content", []):
+            blocks.append({**b, "image": next(it)} if b.get("type") == "image" else b)
+        out.append({**m, "content": blocks})
+    left = sum(1 for _ in it)
+    if left:
+        raise ValueError(f"{left} images left over after filling the conversation's placeholders")
+    return out
+
+
+class ToolConversationCollator:
+    """Tokenise tool conversations with images; labels only on assistant tokens.
+
+    Args:
+        processor: The model's processor (its chat template must be TRL's Qwen3-VL template).
+        tools: Tool schemas rendered into the system turn (None: no tools).
+        max_length: Truncate to this many tokens (None: no truncation).
+    """
+
+    def __init__(
+        self, processor, tools: list[dict[str, Any]] | None, max_length: int | None = None
+    ):
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+        self.processor = processor
+        self.tools = tools or None
+        self.max_length = max_length
+        template = processor.chat_template
+        self.chat_template = (
+            template if has_generation_markers(template) else get_training_chat_template(processor)
+        )
+        if self.chat_template is None:
+            raise ValueError(
+                "no training chat template (with generation markers) for this processor"
+            )
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        """Batch of ``{"messages", "images"}`` rows -> model inputs with ``labels``."""
+        conversations = [fill_images(ex["messages"], ex.get("images") or []) for ex in examples]
+        out = self.processor.apply_chat_template(
+            conversations,
+            tools=self.tools,
+            chat_template=self.chat_template,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            return_assistant_tokens_mask=True,
+            processor_kwargs={
+                "padding": True,
+                "padding_side": "right",
+                "truncation": self.max_length is not None,
+                "max_length": self.max_length,
+                "add_special_tokens": False,
+            },
+        )
+        labels = out["input_ids"].clone()
+        labels[out["attention_mask"] == 0] = -100
+        labels[out.pop("assistant_masks") == 0] = -100
+        out["labels"] = labels
+        return out
+
+
+def load_model_and_processor(path: str):
+    """Model (float32 weights; TRL's mixed precision casts) and processor from ``path``."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
+    return model, AutoProcessor.from_pretrained(path)
+
+
+def lora_config(cfg: TrainConfig):
+    """PEFT ``LoraConfig`` when ``cfg.lora`` (all linear layers of the language model), else None."""
+    if not cfg.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def save_final(trainer, out_dir) -> None:
+    """Save a plain checkpoint (LoRA merged) with the processor, loadable by transformers and vLLM."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(out_dir)
+    trainer.processing_class.save_pretrained(out_dir)
+
+
+def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
+    """Build the oracle data set, train with ``SFTTrainer``, save to ``cfg.sft_dir``.
+
+    Returns:
+        A summary: steps, final loss, wall time and the checkpoint folder.
+    """
+    from trl import SFTTrainer
+
+    from astroreason.data import open_source
+    from astroreason.training.monitor import TrainingMonitor
+
+    source = open_source(cfg.data)
+    dataset = oracle_dataset(cfg, source)
+    model, processor = load_model_and_processor(cfg.model)
+    adapter = adapter_factory(source, cfg.condition, env_options(cfg))
+    tools = tool_schema_json(adapter) if cfg.condition == "tools" else None
+    args = build_sft_config(cfg)
+    monitor = TrainingMonitor(cfg, stage="sft", command=command)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        data_collator=ToolConversationCollator(processor, tools, cfg.sft_max_length),
+        peft_config=lora_config(cfg),
+        callbacks=[monitor],
+    )
+    t0 = time.perf_counter()
+    result = trainer.train()
+    save_final(trainer, cfg.sft_dir)
+    summary = {
+        "stage": "sft",
+        "steps": trainer.state.global_step,
+        "train_loss": float(result.training_loss),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "checkpoint": str(cfg.sft_dir),
+        "episodes": len(dataset),
+    }
+    monitor.finish(trainer.state, summary)
+    return summary
