@@ -368,6 +368,104 @@ def demo(
     console.print(table)
 
 
+@app.command("eval")
+def eval_(
+    data: Annotated[Path, typer.Option(help="Data file or folder.")],
+    out: Annotated[
+        Path, typer.Option(help="Run folder: one subfolder per condition, reports; reruns resume.")
+    ],
+    env: Annotated[str, typer.Option(help="galaxy or spectrum.")] = "galaxy",
+    split: Annotated[str, typer.Option(help="train, val, test or all.")] = "test",
+    policy: Annotated[
+        str, typer.Option(help="openai, transformers, oracle, random or majority.")
+    ] = "openai",
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Served model name, or a local folder.")] = None,
+    conditions: Annotated[
+        str, typer.Option(help="Comma-separated conditions, in report order.")
+    ] = "tools,no-tools,no-tools-matched,blank-tools,blind",
+    episodes: Annotated[
+        int | None, typer.Option(help="Episodes per condition (default: the split once).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Episodes in flight at once.")] = 8,
+    max_turns: Annotated[
+        int | None, typer.Option(help="Replies per episode (env default if unset).")
+    ] = None,
+    view_size: Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")] = None,
+    task: Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per reply at most.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of resets, sampling and bootstrap.")] = 0,
+    human_ceiling: Annotated[
+        float, typer.Option(help="Accuracy above which a result is an alarm.")
+    ] = 0.90,
+    audit: Annotated[bool, typer.Option(help="Run the leakage audit of the data file.")] = True,
+) -> None:
+    """Evaluate a policy on held-out data in every condition: metrics, skeptic checks, report, viewer."""
+    from astroreason.eval.evaluate import EvalConfig, evaluate
+    from astroreason.policies.openai_chat import SamplingConfig
+
+    conds = tuple(c.strip() for c in conditions.split(",") if c.strip())
+    cfg = EvalConfig(
+        conditions=conds,
+        episodes=episodes,
+        concurrency=concurrency,
+        seed=seed,
+        human_ceiling=human_ceiling,
+        audit=audit,
+    )
+    opts = {"max_turns": max_turns, "view_size": view_size, "task": task}
+    sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+
+    def make_env_factory(condition: str):
+        return _env_factory(env, data, split, condition, opts)[0]
+
+    # one policy for every condition (policies reopen their connections after aclose), built
+    # before any episode runs so that a bad --policy fails at once
+    _, probe = _env_factory(env, data, split, cfg.conditions[0], opts)
+    pol = _policy(policy, base_url, model, sampling, probe, seed)
+    probe.close()
+
+    def make_policy():
+        return pol
+
+    meta = {"model": model or policy, "data": str(data)}
+    evaluate(make_env_factory, make_policy, out, cfg, data=str(data), run_meta=meta)
+
+
+traces_app = typer.Typer(help="Look at episode traces: the HTML viewer and the terminal.")
+traces_app.info.no_args_is_help = True
+app.add_typer(traces_app, name="traces")
+
+
+@traces_app.command("view")
+def traces_view(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (eval or rollout).")],
+    serve: Annotated[bool, typer.Option(help="Serve it on 127.0.0.1 until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8765,
+) -> None:
+    """Write RUN_DIR/traces.html (filters, footprints on the overview, every view and reply)."""
+    from astroreason.eval.viewer import serve_viewer, write_viewer
+
+    path = write_viewer(run_dir)
+    typer.echo(f"viewer: {path}")
+    if serve:
+        serve_viewer(run_dir, port)
+
+
+@traces_app.command("show")
+def traces_show(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (eval or rollout).")],
+    episode_id: Annotated[str, typer.Argument(help="Episode id, e.g. tools-test-12-0.")],
+) -> None:
+    """Print one episode in the terminal."""
+    from astroreason.eval.viewer import show_episode
+
+    show_episode(run_dir, episode_id)
+
+
 train_app = typer.Typer(
     help="Training: SFT warm start and multi-turn GRPO (TRL).", no_args_is_help=True
 )

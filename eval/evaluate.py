@@ -1,0 +1,285 @@
+"""Run an evaluation: every condition on the same held-out episodes, then metrics, checks and pages.
+
+``evaluate`` runs :func:`astroreason.rollout.run_rollouts` once per condition into
+``RUN_DIR/<condition>/`` (resumable: rerunning the same command finishes what is missing), then writes
+
+* ``RUN_DIR/metrics.json``: per-condition metrics, paired comparisons, skeptic checks, the setup;
+* ``RUN_DIR/report.html``: the self-contained report (:mod:`astroreason.eval.report`);
+* ``RUN_DIR/traces.html``: the trace viewer (:mod:`astroreason.eval.viewer`).
+
+Every condition runs the same rows of the same split with the same samples, so conditions can be
+compared episode by episode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from astroreason.conditions import CONDITIONS, check_condition
+from astroreason.errors import ConfigError
+from astroreason.eval.metrics import compute_metrics, fmt_pct
+from astroreason.eval.skeptic import Check, print_checks, run_checks
+from astroreason.rollout import RolloutConfig, run_rollouts
+from astroreason.traces import TRACES_FILE, read_traces
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What an evaluation runs.
+
+    Attributes:
+        conditions: Conditions to run, in report order (see :mod:`astroreason.conditions`).
+        episodes: Episodes per condition (None: the whole split once).
+        concurrency: Episodes in flight at once.
+        seed: Seed of the environments' resets and of the bootstrap.
+        human_ceiling: Accuracy above which a result is an alarm (skeptic check).
+        n_boot: Bootstrap resamples of the intervals.
+        audit: Run the leakage audit of the data file (skeptic check).
+        progress: Show progress bars.
+    """
+
+    conditions: tuple[str, ...] = CONDITIONS
+    episodes: int | None = None
+    concurrency: int = 8
+    seed: int = 0
+    human_ceiling: float = 0.90
+    n_boot: int = 2000
+    audit: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.conditions:
+            raise ConfigError("conditions: give at least one")
+        for c in self.conditions:
+            check_condition(c)
+        if len(set(self.conditions)) != len(self.conditions):
+            raise ConfigError(f"conditions: repeated in {','.join(self.conditions)}")
+        if not 0 < self.human_ceiling <= 1:
+            raise ConfigError(f"human_ceiling: must be in (0, 1], got {self.human_ceiling}")
+
+
+def load_condition_records(run_dir: str | Path, conditions: Sequence[str]) -> dict[str, list]:
+    """The trace records of each condition's folder (conditions without traces are left out)."""
+    out = {}
+    for c in conditions:
+        if (Path(run_dir) / c / TRACES_FILE).exists():
+            out[c] = list(read_traces(Path(run_dir) / c))
+    return out
+
+
+def _train_labels(env) -> np.ndarray | None:
+    from astroreason.data.splits import SplitConfig, load_or_create_split
+
+    u = env.unwrapped
+    try:
+        sp = load_or_create_split(u.source, SplitConfig(seed=u.cfg.split_seed))
+        return np.asarray(u.source.labels())[sp.rows("train")]
+    except Exception:  # noqa: BLE001 - a source without a split: no majority baseline
+        return None
+
+
+def _audit_findings(env) -> tuple[list[dict[str, Any]] | None, str]:
+    from astroreason.data.audit import audit_source
+
+    source = env.unwrapped.source
+    report = audit_source(source, max_rows=5000, progress=False)
+    return [f.to_dict() for f in report.findings], str(source.path)
+
+
+def evaluate(
+    make_env_factory: Callable[[str], Callable[[], Any]],
+    make_policy: Callable[[], Any],
+    run_dir: str | Path,
+    cfg: EvalConfig = EvalConfig(),
+    *,
+    data: str | None = None,
+    run_meta: dict[str, Any] | None = None,
+    console=None,
+) -> dict[str, Any]:
+    """Run every condition, then write metrics.json, report.html and traces.html (module docstring).
+
+    Args:
+        make_env_factory: condition -> zero-argument environment factory (as ``run_rollouts`` takes).
+        make_policy: The policy for a condition, called once per condition; it may return the same
+            instance each time (``run_rollouts`` closes it at the end; policies reopen lazily).
+        run_dir: Output folder; a rerun with the same settings resumes.
+        cfg: What to run.
+        data: The data file's name, for the report (default: the source's path).
+        run_meta: Extra fields stored in every trace record and checked on resume (model, data, ...).
+        console: A rich console (default: a new one).
+
+    Returns:
+        The contents of metrics.json.
+    """
+    from astroreason.eval.report import write_report
+    from astroreason.eval.viewer import write_viewer
+
+    console = console or _console()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rcfg = RolloutConfig(
+        episodes=cfg.episodes, concurrency=cfg.concurrency, seed=cfg.seed, progress=cfg.progress
+    )
+    t0 = time.perf_counter()
+    first_env = None
+    policy_name = None
+    for cond in cfg.conditions:
+        make = make_env_factory(cond)
+        if first_env is None:
+            first_env = make()
+        policy = make_policy()
+        policy_name = policy.name
+        run_rollouts(make, policy, run_dir / cond, rcfg, run_meta=run_meta)
+    by_cond = load_condition_records(run_dir, cfg.conditions)
+    train = _train_labels(first_env)
+    findings, source_path = _audit_findings(first_env) if cfg.audit else (None, None)
+    first_env.close()
+    data = data or source_path
+    metrics = compute_metrics(by_cond, train_labels=train, n_boot=cfg.n_boot, seed=cfg.seed)
+    checks = run_checks(
+        metrics,
+        by_cond,
+        audit_findings=findings,
+        data=data,
+        human_ceiling=cfg.human_ceiling,
+    )
+    any_rec = next(iter(next(iter(by_cond.values()))), {})
+    metrics.update(
+        {
+            "skeptic": [c.to_dict() for c in checks],
+            "config": asdict(cfg),
+            "setup": {
+                "policy": policy_name,
+                "data": data,
+                "split": any_rec.get("split"),
+                "env": any_rec.get("env"),
+                **{k: v for k, v in (run_meta or {}).items() if k != "data"},
+            },
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "eval_s": round(time.perf_counter() - t0, 2),
+        }
+    )
+    write_metrics(run_dir, metrics)
+    write_viewer(run_dir)
+    write_report(run_dir, metrics)
+    print_headline(metrics, console)
+    print_checks(checks, console)
+    console.print(f"report: {run_dir / 'report.html'}")
+    console.print(f"traces: {run_dir / 'traces.html'}")
+    return metrics
+
+
+def _console():
+    from rich.console import Console
+
+    c = Console()
+    return c if c.is_terminal else Console(width=150)
+
+
+def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
+    """Write metrics.json (NaN becomes null, so the file is strict JSON)."""
+    path = Path(run_dir) / METRICS_FILE
+    path.write_text(json.dumps(_clean(metrics), indent=1) + "\n")
+    return path
+
+
+def _clean(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, np.generic):
+        return _clean(o.item())
+    if isinstance(o, Check):
+        return _clean(o.to_dict())
+    return o
+
+
+def headline_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    """The headline table as strings: one row per condition (shared by the console and the report)."""
+    rows = []
+    for cond, m in metrics["conditions"].items():
+        lo, hi = m["accuracy_ci"]
+        rows.append(
+            [
+                cond,
+                str(m["n"]),
+                f"{fmt_pct(m['accuracy'])} [{_num(lo)}, {_num(hi)}]",
+                f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
+                f"{m['tool_calls_mean']:.2f}" if m["tool_calls_mean"] is not None else "-",
+                fmt_pct(m["crop_on_target_rate"]),
+                fmt_pct(m["invalid_action_rate"]),
+                fmt_pct(m["over_turn_rate"]),
+                fmt_pct(m["majority_baseline"]),
+                fmt_pct(m["random_baseline"]),
+            ]
+        )
+    return rows
+
+
+HEADLINE_COLUMNS = (
+    "condition",
+    "n",
+    "accuracy [95% CI]",
+    "macro-F1",
+    "tools/ep",
+    "crop on target",
+    "invalid",
+    "over-turn",
+    "majority",
+    "random",
+)
+
+
+def print_headline(metrics: dict[str, Any], console=None) -> None:
+    """Print the headline table and the paired tests (rich)."""
+    from rich.table import Table
+
+    console = console or _console()
+    setup = metrics.get("setup", {})
+    title = f"AstroReason eval: {setup.get('policy', '?')} on {setup.get('data', '?')}"
+    table = Table(title=f"{title} ({setup.get('split', '?')} split)")
+    for col in HEADLINE_COLUMNS:
+        table.add_column(col, justify="left" if col == "condition" else "right")
+    for row in headline_rows(metrics):
+        table.add_row(*row)
+    console.print(table)
+    if metrics["comparisons"]:
+        t2 = Table(title="paired comparisons (same episodes; exact McNemar)")
+        for col in ("a vs b", "pairs", "a - b [95% CI]", "only a right", "only b right", "p"):
+            t2.add_column(col, justify="right")
+        for c in metrics["comparisons"]:
+            lo, hi = c["difference_ci"]
+            t2.add_row(
+                f"{c['a']} vs {c['b']}",
+                str(c["n_pairs"]),
+                f"{_pp(c['difference'])} [{_pp(lo)}, {_pp(hi)}]",
+                str(c["a_only"]),
+                str(c["b_only"]),
+                f"{c['p_value']:.3g}",
+            )
+        console.print(t2)
+
+
+def _num(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{100 * x:.1f}"
+
+
+def _pp(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{100 * x:+.1f} pp"

@@ -1,0 +1,347 @@
+import json
+import re
+
+import numpy as np
+import pytest
+
+from astroreason.eval.metrics import (
+    bootstrap_mean_ci,
+    classification_metrics,
+    compute_metrics,
+    condition_metrics,
+    episode_on_target,
+    exact_mcnemar,
+    majority_baseline,
+    on_target,
+    paired_comparison,
+)
+from astroreason.eval.skeptic import (
+    check_audit,
+    check_blank_tools,
+    check_blind,
+    check_human_ceiling,
+)
+from astroreason.traces import read_traces
+
+NAMES = ["a", "b", "c"]
+FIELD = [0.0, 0.0, 100.0, 100.0]
+BBOX = [40.0, 40.0, 60.0, 60.0]
+
+
+def rec(
+    row,
+    label,
+    pred,
+    *,
+    condition="tools",
+    sample=0,
+    calls=(),
+    turns=1,
+    invalid=0,
+    over=False,
+    bbox=BBOX,
+):
+    return {
+        "id": f"{condition}-test-{row}-{sample}",
+        "condition": condition,
+        "split": "test",
+        "row_id": row,
+        "sample": sample,
+        "label": label,
+        "class_name": NAMES[label],
+        "prediction": pred,
+        "predicted_class": None if pred is None else NAMES[pred],
+        "correct": pred == label,
+        "class_names": NAMES,
+        "metrics": {
+            "return": float(pred == label),
+            "turns": turns,
+            "tool_calls": len(calls),
+            "ok_tool_calls": sum(c["ok"] for c in calls),
+            "invalid_actions": invalid,
+            "over_turn": over,
+            "prompt_tokens": 100,
+            "completion_tokens": 10,
+            "wall_s": 0.5,
+        },
+        "logs": {
+            "messages": [],
+            "replies": [],
+            "tool_calls": list(calls),
+            "views": [{"index": 0, "kind": "overview", "footprint": FIELD}],
+        },
+        "ground_truth": {"label": label, "bbox": bbox},
+    }
+
+
+def crop_call(fp, ok=True, name="crop"):
+    return {"name": name, "arguments": {}, "ok": ok, "error": None, "footprint": fp}
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_accuracy_confusion_precision_recall_macro_f1():
+    recs = [rec(0, 0, 0), rec(1, 0, 1), rec(2, 1, 1), rec(3, 2, None)]
+    m = condition_metrics(recs, majority_share=0.5)
+    assert m["n"] == 4 and m["accuracy"] == 0.5
+    assert m["confusion"] == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]
+    assert m["precision"][:2] == [1.0, 0.5] and m["recall"] == [0.5, 1.0, 0.0]
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert m["majority_baseline"] == 0.5 and m["random_baseline"] == pytest.approx(1 / 3)
+    assert m["no_answer_rate"] == 0.25
+    lo, hi = m["accuracy_ci"]
+    assert lo <= m["accuracy"] <= hi and lo < hi
+    assert m["examples"]["a"] == {"right": "tools-test-0-0", "wrong": "tools-test-1-0"}
+
+
+def test_macro_f1_agrees_with_sklearn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    y, p = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    ours = classification_metrics(y, p, 4)["macro_f1"]
+    assert ours == pytest.approx(f1_score(y, p, average="macro"))
+
+
+def test_tool_use_turn_and_invalid_numbers():
+    recs = [
+        rec(0, 0, 0, calls=[crop_call([30, 30, 70, 70])], turns=2),
+        rec(1, 0, None, turns=4, invalid=2, over=True),
+        rec(2, 1, 1, calls=[crop_call(FIELD), crop_call([0, 0, 10, 10])], turns=3),
+        rec(3, 1, 1, bbox=None),
+    ]
+    m = condition_metrics(recs)
+    assert m["tool_calls_hist"] == {"0": 2, "1": 1, "2": 1} and m["tool_calls_mean"] == 0.75
+    assert m["invalid_action_rate"] == pytest.approx(2 / 10)
+    assert m["over_turn_rate"] == 0.25 and m["turns_mean"] == 2.5
+    # episodes with a bbox: 0 (on target), 1 (no call), 2 (whole field and off target) -> 1/3
+    assert m["crop_on_target_n"] == 3 and m["crop_on_target_rate"] == pytest.approx(1 / 3)
+    assert m["majority_baseline"] is None
+
+
+def test_bootstrap_interval_is_seeded_and_contains_the_mean():
+    x = np.r_[np.ones(30), np.zeros(70)]
+    a = bootstrap_mean_ci(x, seed=3)
+    assert a == bootstrap_mean_ci(x, seed=3) and a != bootstrap_mean_ci(x, seed=4)
+    assert a[0] < 0.3 < a[1] and 0.15 < a[0] and a[1] < 0.45
+    assert all(np.isnan(bootstrap_mean_ci([])))
+
+
+def test_exact_mcnemar_known_tables():
+    assert exact_mcnemar(1, 9) == pytest.approx(2 * 11 / 1024)
+    assert exact_mcnemar(0, 5) == pytest.approx(2 / 32)
+    assert exact_mcnemar(4, 4) == 1.0 and exact_mcnemar(0, 0) == 1.0
+    assert exact_mcnemar(3, 7) == exact_mcnemar(7, 3)
+
+
+def test_paired_comparison_matches_episodes_by_row_and_sample():
+    a = [rec(i, 0, 0) for i in range(10)] + [rec(99, 0, 0)]  # row 99 has no partner
+    b = [rec(i, 0, 0 if i == 0 else 1, condition="no-tools") for i in range(10)]
+    b = b[::-1]  # order must not matter
+    b.append(rec(3, 0, 0, condition="no-tools", sample=1))  # another sample: no partner either
+    c = paired_comparison(a, b)
+    assert c["n_pairs"] == 10 and c["a_only"] == 9 and c["b_only"] == 0
+    assert c["accuracy_a"] == 1.0 and c["accuracy_b"] == pytest.approx(0.1)
+    assert c["difference"] == pytest.approx(0.9)
+    assert c["p_value"] == pytest.approx(exact_mcnemar(9, 0))
+    lo, hi = c["difference_ci"]
+    assert lo <= 0.9 <= hi
+
+
+def test_compute_metrics_uses_train_majority():
+    assert majority_baseline([0, 0, 0, 1, 2]) == (0, 0.6)
+    by = {"tools": [rec(0, 0, 0)], "no-tools": [rec(0, 0, 1, condition="no-tools")]}
+    m = compute_metrics(by, train_labels=[0, 0, 0, 1, 2])
+    assert m["majority_class"] == 0
+    assert m["conditions"]["tools"]["majority_baseline"] == 0.6
+    assert [(c["a"], c["b"]) for c in m["comparisons"]] == [("tools", "no-tools")]
+
+
+# --------------------------------------------------------------------------- crop on target
+
+
+@pytest.mark.parametrize(
+    "fp, expected",
+    [
+        ([30, 30, 70, 70], True),  # contains the box, smaller than the field
+        ([45, 45, 55, 55], False),  # contains the centre but covers 25% of the box
+        ([40, 40, 60, 51], True),  # centre inside, 55% of the box
+        ([0, 0, 49, 100], False),  # misses the centre
+        (FIELD, False),  # the whole field does not count
+        ([-10, -10, 110, 110], False),  # neither does more than the field
+        ([60, 60, 90, 90], False),
+    ],
+)
+def test_on_target(fp, expected):
+    assert on_target(fp, BBOX, FIELD) is expected
+
+
+def test_episode_on_target_needs_a_successful_zoom_or_crop_in_a_tool_condition():
+    good = [30, 30, 70, 70]
+    assert episode_on_target(rec(0, 0, 0, calls=[crop_call(good)])) is True
+    assert episode_on_target(rec(0, 0, 0, calls=[crop_call(good, name="zoom")])) is True
+    assert episode_on_target(rec(0, 0, 0, calls=[crop_call(good, ok=False)])) is False
+    assert episode_on_target(rec(0, 0, 0, calls=[crop_call(good, name="stretch")])) is False
+    assert episode_on_target(rec(0, 0, 0, bbox=None)) is None
+    assert episode_on_target(rec(0, 0, 0, condition="no-tools")) is None
+
+
+# --------------------------------------------------------------------------- skeptic
+
+
+def test_blind_check_fails_on_a_planted_leak_and_passes_at_baseline():
+    leak = [rec(i, i % 3, i % 3, condition="blind") for i in range(30)]  # 100% with no image
+    c = check_blind(leak, majority_share=0.34)
+    assert c.status == "fail" and "something other than pixels" in c.sentence
+    assert "100.0%" in c.sentence and c.details["p_value"] < 1e-6
+    honest = [rec(i, i % 3, 0, condition="blind") for i in range(30)]  # always class a: 1/3
+    c = check_blind(honest, majority_share=0.34)
+    assert c.status == "ok" and c.details["accuracy"] == pytest.approx(1 / 3)
+    assert check_blind(None, 0.3).status == "warn"
+
+
+def test_blind_null_uses_the_best_constant_answer_on_the_episodes():
+    # class a is 60% of these episodes although train majority is 34%: answering "a" is no leak
+    recs = [rec(i, 0 if i < 18 else 1, 0, condition="blind") for i in range(30)]
+    c = check_blind(recs, majority_share=0.34)
+    assert c.status == "ok" and c.details["null_accuracy"] == pytest.approx(0.6)
+
+
+def test_blank_tools_check():
+    tools = [rec(i, 0, 0) for i in range(20)]
+    same = [rec(i, 0, 0, condition="blank-tools") for i in range(20)]
+    c = check_blank_tools(tools, same)
+    assert c.status == "warn" and "does not use what it sees" in c.sentence
+    worse = [rec(i, 0, 1, condition="blank-tools") for i in range(20)]
+    c = check_blank_tools(tools, worse)
+    assert c.status == "ok" and c.details["a_only"] == 20
+    assert check_blank_tools(tools, None).status == "warn"
+
+
+def test_human_ceiling_and_audit_checks():
+    m = {
+        "conditions": {"tools": {"n": 50, "accuracy": 0.97}, "no-tools": {"n": 50, "accuracy": 0.5}}
+    }
+    c = check_human_ceiling(m, 0.9)
+    assert c.status == "warn" and "97.0%" in c.sentence and list(c.details["above"]) == ["tools"]
+    m["conditions"]["tools"]["accuracy"] = 0.6
+    assert check_human_ceiling(m, 0.9).status == "ok"
+    high = {"severity": "high", "code": "row_order", "sentence": "Row order predicts the label."}
+    low = {"severity": "info", "code": "class_counts", "sentence": "Counts."}
+    c = check_audit([high, low], "x.h5")
+    assert c.status == "fail" and "Row order predicts" in c.sentence
+    assert check_audit([low], "x.h5").status == "ok"
+    assert check_audit(None).status == "warn"
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _eval(main, galaxy_file, out, policy, conditions="tools,no-tools,blank-tools,blind"):
+    main(
+        [
+            "eval",
+            "--data",
+            str(galaxy_file),
+            "--split",
+            "test",
+            "--policy",
+            policy,
+            "--conditions",
+            conditions,
+            "--view-size",
+            "32",
+            "--concurrency",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_cli_eval_oracle_and_random(galaxy_file, tmp_path, capsys):
+    from astroreason.cli import main
+
+    oracle = _eval(main, galaxy_file, tmp_path / "oracle", "oracle")
+    printed = capsys.readouterr().out
+    assert "report.html" in printed and "traces.html" in printed and "FAIL" in printed
+    conds = oracle["conditions"]
+    assert list(conds) == ["tools", "no-tools", "blank-tools", "blind"]
+    n = conds["tools"]["n"]
+    assert n > 0 and all(m["n"] == n and m["accuracy"] == 1.0 for m in conds.values())
+    assert conds["tools"]["crop_on_target_rate"] == 1.0 and conds["tools"]["tool_calls_mean"] == 1
+    assert conds["no-tools"]["crop_on_target_rate"] is None
+    checks = {c["name"]: c for c in oracle["skeptic"]}
+    # the oracle reads the label even blind: exactly the leak the blind probe exists to catch
+    assert checks["blind_baseline"]["status"] == "fail"
+    assert checks["human_ceiling"]["status"] == "warn"
+    assert checks["blank_tools"]["status"] == "warn"
+    assert checks["data_audit"]["status"] == "ok"
+    assert oracle["setup"]["policy"] == "oracle" and oracle["config"]["seed"] == 0
+
+    rnd = _eval(main, galaxy_file, tmp_path / "random", "random")
+    checks = {c["name"]: c for c in rnd["skeptic"]}
+    assert checks["blind_baseline"]["status"] == "ok"
+    assert checks["human_ceiling"]["status"] == "ok"
+    assert rnd["conditions"]["tools"]["accuracy"] < 0.9
+
+    for run in (tmp_path / "oracle", tmp_path / "random"):
+        report = (run / "report.html").read_text()
+        assert "http://" not in report and "https://" not in report
+        assert len(re.findall(r'src="data:image/png;base64,', report)) >= 3
+        assert not re.search(r'<(?:img|script|link)[^>]+(?:src|href)="(?!data:)', report)
+        assert "traces.html#ep=" in report
+        viewer = (run / "traces.html").read_text()
+        assert viewer.count('<article class="ep') == 4 * n
+        for cond in ("tools", "blind"):
+            assert len(list(read_traces(run / cond))) == n
+
+    # a rerun resumes: nothing duplicated, same numbers
+    again = _eval(main, galaxy_file, tmp_path / "oracle", "oracle")
+    assert again["conditions"]["tools"]["n"] == n
+    assert len(list(read_traces(tmp_path / "oracle" / "tools"))) == n
+
+
+def test_cli_eval_rejects_bad_conditions(galaxy_file, tmp_path, capsys):
+    from astroreason.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        _eval(main, galaxy_file, tmp_path / "x", "oracle", conditions="tools,peek")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "unknown 'peek'" in err
+
+
+def test_cli_eval_with_an_openai_server(galaxy_file, tmp_path):
+    from astroreason.cli import main
+    from astroreason.stub_server import StubChatServer
+
+    with StubChatServer(lambda body: "<think>hm</think><answer>Merging</answer>") as srv:
+        main(
+            [
+                "eval",
+                "--data",
+                str(galaxy_file),
+                "--policy",
+                "openai",
+                "--base-url",
+                srv.base_url,
+                "--model",
+                "stub",
+                "--conditions",
+                "tools,blind",
+                "--episodes",
+                "3",
+                "--view-size",
+                "32",
+                "--no-audit",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert [c["n"] for c in m["conditions"].values()] == [3, 3]
+    assert srv.requests == 6 and m["setup"]["model"] == "stub"
+    checks = {c["name"]: c["status"] for c in m["skeptic"]}
+    assert checks["data_audit"] == "warn"

@@ -1,0 +1,213 @@
+import html
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+
+import astroreason.envs  # noqa: F401
+from astroreason.envs import GALAXY_ID
+from astroreason.eval.viewer import script_json, serve_viewer, show_episode, write_viewer
+from astroreason.policies.base import Policy, PolicyReply
+from astroreason.protocol import format_answer, format_tool_call
+from astroreason.rollout import RolloutConfig, run_rollouts
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT_SCRIPT = "<script>alert(1)</script>"
+ALERT_IMG = "<img src=x onerror=alert(1)>"
+FLAG_SCRIPT = "<script>window.__pwned = 1</script>"
+FLAG_IMG = '<img src=x onerror="window.__pwned = 2">'
+BREAKOUT = '</pre></details><b id="breakout">x</b>'
+EPISODES = 6
+
+
+class HostilePolicy(Policy):
+    """A 'model' whose replies are HTML/JS injections; answers right on even rows, wrong on odd."""
+
+    name = "hostile"
+
+    async def act(self, info):
+        gt = info["ground_truth"]
+        tools = [t["function"]["name"] for t in info.get("tools", [])]
+        payload = f"{ALERT_IMG} {FLAG_IMG} {BREAKOUT}"
+        if tools and not info["tool_calls"]:
+            call = format_tool_call("crop", {"bbox_2d": [250, 250, 750, 750]})
+            return PolicyReply(f"<think>{ALERT_SCRIPT} {FLAG_SCRIPT}</think>{payload}\n{call}")
+        names = gt["class_names"]
+        k = gt["label"] if info["episode"]["row_id"] % 2 == 0 else (gt["label"] + 1) % len(names)
+        return PolicyReply(f"{FLAG_SCRIPT} \u2028 {payload} {format_answer(names[k])}")
+
+
+@pytest.fixture(scope="module")
+def hostile_run(galaxy_file, tmp_path_factory):
+    run = tmp_path_factory.mktemp("hostile")
+    for cond in ("tools", "no-tools"):
+
+        def make(cond=cond):
+            return gymnasium.make(
+                GALAXY_ID, data=str(galaxy_file), split="test", view_size=32, condition=cond
+            )
+
+        cfg = RolloutConfig(episodes=EPISODES, concurrency=2, progress=False)
+        run_rollouts(make, HostilePolicy(), run / cond, cfg)
+    write_viewer(run)
+    return run
+
+
+def test_model_text_is_escaped(hostile_run):
+    page = (hostile_run / "traces.html").read_text()
+    for raw in (ALERT_SCRIPT, ALERT_IMG, FLAG_SCRIPT, FLAG_IMG, BREAKOUT):
+        assert raw not in page
+        assert html.escape(raw, quote=True) in page
+    # the only scripts are the viewer's own two
+    assert len(re.findall(r"<script\b", page)) == 2
+    index = re.search(r'id="trace-index">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in index and "\u2028" not in index
+    assert len(json.loads(index)) == 2 * EPISODES
+
+
+def test_script_json_escapes_what_breaks_out_of_a_script():
+    s = script_json({"x": "</script><b>&\u2028\u2029"})
+    assert not set(s) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert json.loads(s) == {"x": "</script><b>&\u2028\u2029"}
+
+
+def test_footprints_are_drawn_on_the_overview(hostile_run):
+    page = (hostile_run / "traces.html").read_text()
+    # every tools episode made one crop: one footprint rectangle each, none in no-tools
+    assert page.count('<rect class="fp"') == EPISODES
+    assert page.count('<rect class="gt"') == 2 * EPISODES
+    srcs = re.findall(r'<img[^>]*\bsrc="([^"]+)"', page)
+    assert srcs and all((hostile_run / s).exists() for s in srcs)
+    # the crop 250..750 of the overview is drawn at 250..750 of the 0-1000 box
+    m = re.search(
+        r'<rect class="fp" stroke="[^"]+" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', page
+    )
+    x, y, w = (float(v) for v in m.groups())
+    assert 200 < x < 300 and 200 < y < 300 and 400 < w < 600
+
+
+def test_show_episode_and_cli(hostile_run, capsys):
+    from astroreason.cli import main
+
+    ep = json.loads((hostile_run / "tools" / "traces.jsonl").read_text().splitlines()[0])["id"]
+    show_episode(hostile_run, ep)
+    out = capsys.readouterr().out
+    assert ep in out and "window.__pwned = 1" in out and "crop" in out
+    main(["traces", "view", str(hostile_run)])
+    assert "traces.html" in capsys.readouterr().out
+    main(["traces", "show", str(hostile_run), ep])
+    assert ep in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["traces", "show", str(hostile_run), "tools-test-999999-0"])
+    assert e.value.code == 2 and "no episode" in capsys.readouterr().err
+
+
+def test_serve_viewer_serves_page_and_images(hostile_run):
+    server = serve_viewer(hostile_run, 0, block=False)
+    try:
+        page = urllib.request.urlopen(server.url, timeout=10).read().decode()
+        assert server.url.startswith("http://127.0.0.1:") and "trace-index" in page
+        src = re.search(r'<img[^>]*\bsrc="([^"]+)"', page).group(1)
+        img = urllib.request.urlopen(server.url.rsplit("/", 1)[0] + "/" + src, timeout=10).read()
+        assert img[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _ensure_chromium():
+    if not os.path.exists(CHROMIUM):
+        subprocess.run(["bash", str(ROOT / "scripts" / "ensure_chromium.sh")], check=True)
+    assert os.path.exists(CHROMIUM)
+
+
+@pytest.mark.browser
+def test_viewer_in_headless_chromium(hostile_run, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    _ensure_chromium()
+    server = serve_viewer(hostile_run, 0, block=False)
+    dialogs, errors = [], []
+    try:
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=FLAGS,
+                viewport={"width": 1280, "height": 900},
+            )
+            page = ctx.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url)
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(300)
+
+            def visible():
+                return page.evaluate(
+                    "Array.from(document.querySelectorAll('article.ep'))"
+                    ".filter(e => e.offsetParent !== null).length"
+                )
+
+            assert visible() == 2 * EPISODES
+            page.select_option("#f-cond", "tools")
+            assert visible() == EPISODES
+            page.select_option("#f-ok", "true")
+            n_right = visible()
+            page.select_option("#f-ok", "false")
+            n_wrong = visible()
+            assert n_right + n_wrong == EPISODES and n_right > 0 and n_wrong > 0
+            page.select_option("#f-ok", "")
+            page.select_option("#f-cond", "")
+            page.select_option("#f-calls", "1")
+            assert visible() == EPISODES
+            page.select_option("#f-calls", "")
+            assert "of 12 shown" in page.inner_text("#count")
+
+            # the injections show as text and never ran
+            text = page.inner_text("main")
+            assert ALERT_IMG in text and FLAG_IMG in text
+            page.click("details.think >> nth=0")
+            assert ALERT_SCRIPT in page.inner_text("details.think >> nth=0")
+            assert page.evaluate("typeof window.__pwned") == "undefined"
+            assert page.query_selector("#breakout") is None and BREAKOUT in text
+            assert dialogs == [] and errors == []
+
+            # a report link opens one episode even when filters hide it
+            ep = page.get_attribute("article.ep >> nth=-1", "id")[3:]
+            page.select_option("#f-cond", "tools")
+            page.goto(server.url + "#ep=" + ep)
+            page.wait_for_timeout(200)
+            assert page.is_visible(f"[id='ep-{ep}']")
+
+            page.goto(server.url)
+            page.wait_for_timeout(300)
+            shot = tmp_path / "viewer.png"
+            page.screenshot(path=str(shot))
+            ctx.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert pixels.shape[0] >= 800 and pixels.var() > 100
