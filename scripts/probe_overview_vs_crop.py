@@ -15,15 +15,29 @@ augmentation: fair to the overview, where the galaxy sits anywhere), and ``lr``,
 regression on standardised pixels (weak on the overview partly because the galaxy moves). The
 generator is built so that crop accuracy clearly beats overview accuracy.
 
-Usage (about 4 min on one core for 2000 galaxies at 64 and 128 px)::
+Usage (about 40 min on 2 busy CPU cores; the CNN dominates)::
 
-    .venv/bin/python scripts/probe_overview_vs_crop.py --n 2000 --views 64 128 --probe cnn lr
+    .venv/bin/python scripts/probe_overview_vs_crop.py --n 2000 --views 64 128 --probe cnn lr \
+        --epochs 30 --threads 2 --confusion
+
+Result with the default generator (seed 0, 1500 train / 500 test, chance 0.100)::
+
+    probe   view  overview    crop     gap
+    cnn       64     0.792   0.954  +0.162
+    cnn      128     0.762   0.940  +0.178   (strided stem: sees 128 px views at 64 px cost)
+    lr        64     0.234   0.688  +0.454
+    lr       128     0.208   0.700  +0.492
+
+Overview errors are where the classes differ in detail: barred vs loose vs tight spirals, round vs
+in-between, edge-on with vs without bulge, disturbed vs merging.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -65,13 +79,16 @@ def split(labels: np.ndarray, seed: int, test: float = 0.25):
 
 def probe_lr(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
     """Held-out predictions of L2 logistic regression on standardised pixels."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     f = x.reshape(len(x), -1).astype(np.float32) / 255.0
     sc = StandardScaler().fit(f[tr])
     clf = LogisticRegression(C=0.01, max_iter=300)
-    clf.fit(sc.transform(f[tr]), y[tr])
+    with warnings.catch_warnings():  # 300 lbfgs steps is enough for a probe; do not print a warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(sc.transform(f[tr]), y[tr])
     return clf.predict(sc.transform(f[te]))
 
 
@@ -136,8 +153,6 @@ def main() -> None:
     ap.add_argument("--confusion", action="store_true", help="print confusion matrices")
     ap.add_argument("--cache", default=None, help="npz file: reuse rendered views if present")
     args = ap.parse_args()
-
-    import os
 
     if args.cache and os.path.exists(args.cache):
         d = np.load(args.cache)
