@@ -2,7 +2,7 @@
 
 A record is one episode: ``correct``, ``label``, ``prediction`` (None without an answer), ``class_names``,
 ``metrics`` (tool calls, turns, tokens, wall time, ...), ``logs`` (tool calls with their footprints,
-views) and ``ground_truth`` (``bbox`` for galaxies, when the source has one).
+views) and ``ground_truth`` (``bbox`` for galaxies and ``key_window`` for spectra, when known).
 
 Conventions:
 
@@ -77,10 +77,15 @@ def majority_baseline(train_labels: Iterable[int]) -> tuple[int, float]:
 
 
 def _area(box: Sequence[float]) -> float:
+    """Area of a box ``x0, y0, x1, y1``, or length of an interval ``lo, hi``."""
+    if len(box) == 2:
+        return max(0.0, float(box[1]) - float(box[0]))
     return max(0.0, float(box[2]) - float(box[0])) * max(0.0, float(box[3]) - float(box[1]))
 
 
 def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
+    if len(a) == 2:
+        return max(0.0, float(min(a[1], b[1]) - max(a[0], b[0])))
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     return max(0.0, float(w)) * max(0.0, float(h))
@@ -89,42 +94,54 @@ def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
 def on_target(
     footprint: Sequence[float] | None, bbox: Sequence[float] | None, field: Sequence[float] | None
 ) -> bool:
-    """Whether a view's footprint is "on target" (all boxes ``x0, y0, x1, y1`` in source pixels).
+    """Whether a view's footprint is "on target".
 
-    On target means: the footprint contains the centre of the ground-truth ``bbox``, covers at least
-    50% of the bbox's area, and is smaller (in area) than the whole ``field`` (the overview's
+    Works on boxes ``x0, y0, x1, y1`` (galaxies: source pixels) or on intervals ``lo, hi``
+    (spectra: wavelength windows in Angstrom); all three arguments must have the same kind.
+
+    On target means: the footprint contains the centre of the ground-truth ``bbox`` (or window),
+    covers at least 50% of its area (length), and is smaller than the whole ``field`` (the overview's
     footprint), so that a "crop" of the whole image does not count.
     """
     if footprint is None or bbox is None or field is None:
         return False
-    if len(footprint) != 4 or len(bbox) != 4 or len(field) != 4:
+    d = len(footprint)
+    if d not in (2, 4) or len(bbox) != d or len(field) != d:
         return False
-    cx, cy = (bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0
-    contains = footprint[0] <= cx <= footprint[2] and footprint[1] <= cy <= footprint[3]
+    if d == 2:
+        c = (bbox[0] + bbox[1]) / 2.0
+        contains = footprint[0] <= c <= footprint[1]
+    else:
+        cx, cy = (bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0
+        contains = footprint[0] <= cx <= footprint[2] and footprint[1] <= cy <= footprint[3]
     b_area = _area(bbox)
     covers = b_area > 0 and _intersection(footprint, bbox) >= 0.5 * b_area
     smaller = _area(footprint) < _area(field) * (1.0 - 1e-9)
     return bool(contains and covers and smaller)
 
 
-def episode_on_target(record: dict[str, Any]) -> bool | None:
-    """Whether any successful zoom/crop of the episode is on target (:func:`on_target`).
+VIEW_TOOLS = ("zoom", "crop", "spectrum_window")
+"""Tools whose successful calls count for crop-on-target."""
 
-    None when the episode cannot be scored: a condition without tools, no ground-truth ``bbox`` or
-    no overview footprint.
+
+def episode_on_target(record: dict[str, Any]) -> bool | None:
+    """Whether any successful zoom/crop (spectra: spectrum_window) of the episode is on target.
+
+    See :func:`on_target`; the target is ``ground_truth["bbox"]`` (galaxies) or
+    ``ground_truth["key_window"]`` (spectra). None when the episode cannot be scored: a condition
+    without tools, no ground-truth target, or no overview footprint.
     """
     if record.get("condition") not in TOOL_CONDITIONS:
         return None
-    bbox = (record.get("ground_truth") or {}).get("bbox")
+    gt = record.get("ground_truth") or {}
+    target = gt.get("bbox") if gt.get("bbox") is not None else gt.get("key_window")
     views = (record.get("logs") or {}).get("views") or []
-    if bbox is None or not views or views[0].get("footprint") is None:
+    if target is None or not views or views[0].get("footprint") is None:
         return None
     field = views[0]["footprint"]
     calls = (record.get("logs") or {}).get("tool_calls") or []
     return any(
-        c.get("ok")
-        and c.get("name") in ("zoom", "crop")
-        and on_target(c.get("footprint"), bbox, field)
+        c.get("ok") and c.get("name") in VIEW_TOOLS and on_target(c.get("footprint"), target, field)
         for c in calls
     )
 
@@ -183,7 +200,7 @@ def condition_metrics(
         A JSON-ready dict: ``n``, ``accuracy``, ``accuracy_ci``, ``macro_f1``, ``precision``,
         ``recall``, ``f1``, ``support``, ``confusion``, ``class_names``, ``majority_baseline``,
         ``random_baseline``, ``tool_calls_mean``, ``tool_calls_hist`` ({calls: episodes}),
-        ``crop_on_target_rate`` (None when no episode has a bbox), ``crop_on_target_n``,
+        ``crop_on_target_rate`` (None when no episode has a bbox or key window), ``crop_on_target_n``,
         ``invalid_action_rate`` (invalid replies / replies), ``episodes_with_invalid``,
         ``over_turn_rate``, ``no_answer_rate``, ``turns_mean``, ``prompt_tokens_mean``,
         ``completion_tokens_mean``, ``tokens_total``, ``wall_s_mean``, ``wall_s_total``, ``return_mean``,

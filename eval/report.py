@@ -219,9 +219,9 @@ def render_report(metrics: dict[str, Any]) -> str:
     parts.append(
         "<p class='muted'>Intervals: seeded percentile bootstrap over episodes. Majority: share of "
         "the majority class among the training labels. Crop on target: share of episodes with a "
-        "ground-truth box in which a successful zoom/crop contains the box centre and covers at "
-        "least half of it while being smaller than the whole field. Invalid: invalid replies per "
-        "reply.</p>"
+        "ground-truth box (spectra: key wavelength window) in which a successful zoom/crop "
+        "(spectrum window) contains the box centre and covers at least half of it while being "
+        "smaller than the whole field. Invalid: invalid replies per reply.</p>"
     )
     parts.append(accuracy_figure(metrics))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,15 +71,68 @@ def _img_src(prefix: str, path: str | None) -> str:
     return _e(quote(prefix + (path or ""), safe="/"))
 
 
-def _overlay(rec: dict[str, Any], src: str) -> str:
-    """The overview image with each view's footprint (and the ground-truth box) as SVG rectangles."""
+def _png_size(root: Path | None, prefix: str, path: str | None) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, None when unknown (no file, not a PNG)."""
+    if root is None or not path:
+        return None
+    try:
+        with open(root / (prefix + path), "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    w, h = struct.unpack(">II", head[16:24])
+    return (int(w), int(h)) if w and h else None
+
+
+def _is_wide(size: tuple[int, int] | None) -> bool:
+    return size is not None and size[0] >= 1.5 * size[1]
+
+
+def _plot_area(size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the data area of a spectrum plot in image pixels.
+
+    Mirrors the margins of :func:`astroreason.tools.spectrum_tools.render_spectrum` (5 px left,
+    right and top; tick labels below), so that wavelength windows land on the plotted wavelengths.
+    """
+    w, h = size
+    font = max(8, min(12, h // 14))
+    return (5.0, 5.0, w - 5.0, h - font - 8.0)
+
+
+def _overlay(rec: dict[str, Any], src: str, size: tuple[int, int] | None) -> str:
+    """The overview image with every view's footprint and the ground truth drawn on it (SVG).
+
+    Image footprints ``[x0, y0, x1, y1]`` (galaxies: source pixels) become rectangles, scaled so that
+    the overview's own footprint spans the overview image; wavelength windows ``[lambda_min,
+    lambda_max]`` (spectra) become vertical bands over the plot's data area. The ground truth is the
+    dashed shape (``bbox`` or ``key_window``).
+    """
     views = rec["logs"].get("views") or []
     if not views or not src:
         return '<div class="noimg">no image (blind)</div>'
     fp0 = views[0].get("footprint")
+    gt = rec.get("ground_truth") or {}
     shapes = []
-    if fp0 and len(fp0) == 4 and fp0[2] > fp0[0] and fp0[3] > fp0[1]:
-        sx, sy = 1000.0 / (fp0[2] - fp0[0]), 1000.0 / (fp0[3] - fp0[1])
+    if fp0 and len(fp0) == 2:
+        W, H = size or (1000, 500)
+        x0, y0, x1, y1 = _plot_area(size) if size else (0.0, 0.0, 1000.0, 500.0)
+        span = (fp0[1] - fp0[0]) or 1.0
+
+        def box(b):
+            a = x0 + (min(max(b[0], fp0[0]), fp0[1]) - fp0[0]) / span * (x1 - x0)
+            z = x0 + (min(max(b[1], fp0[0]), fp0[1]) - fp0[0]) / span * (x1 - x0)
+            return (a, y0, max(z - a, 1.0), y1 - y0)
+
+        gt_box = gt.get("key_window")
+        gt_box = gt_box if gt_box and len(gt_box) == 2 else None
+        views_ok = [v for v in views[1:] if v.get("footprint") and len(v["footprint"]) == 2]
+    else:
+        W, H = size or (1000, 1000)
+        ok4 = bool(fp0 and len(fp0) == 4 and fp0[2] > fp0[0] and fp0[3] > fp0[1])
+        sx = W / (fp0[2] - fp0[0]) if ok4 else 1.0
+        sy = H / (fp0[3] - fp0[1]) if ok4 else 1.0
 
         def box(b):
             return (
@@ -88,30 +142,35 @@ def _overlay(rec: dict[str, Any], src: str) -> str:
                 (b[3] - b[1]) * sy,
             )
 
-        bbox = (rec.get("ground_truth") or {}).get("bbox")
-        if bbox and len(bbox) == 4:
-            x, y, w, h = box(bbox)
-            shapes.append(
-                f'<rect class="gt" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}">'
-                "<title>ground-truth box</title></rect>"
-            )
-        for v in views[1:]:
-            fp = v.get("footprint")
-            if not fp or len(fp) != 4:
-                continue
-            x, y, w, h = box(fp)
-            c = COLORS[(int(v["index"]) - 1) % len(COLORS)]
-            shapes.append(
-                f'<rect class="fp" stroke="{c}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
-                f'height="{h:.1f}"><title>image {int(v["index"])}: {_e(v.get("kind"))}</title></rect>'
-                f'<text x="{x + 8:.1f}" y="{y + 60:.1f}" fill="{c}">{int(v["index"])}</text>'
-            )
+        gt_box = gt.get("bbox") if ok4 else None
+        gt_box = gt_box if gt_box and len(gt_box) == 4 else None
+        views_ok = [v for v in views[1:] if ok4 and v.get("footprint") and len(v["footprint"]) == 4]
+    if gt_box:
+        x, y, w, h = box(gt_box)
+        shapes.append(
+            f'<rect class="gt" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}">'
+            "<title>ground truth</title></rect>"
+        )
+    band = len(fp0 or ()) == 2
+    fs = 0.09 * H if band else 0.07 * max(W, H)
+    for v in views_ok:
+        x, y, w, h = box(v["footprint"])
+        c = COLORS[(int(v["index"]) - 1) % len(COLORS)]
+        fill = f' style="fill:{c};fill-opacity:.18"'
+        shapes.append(
+            f'<rect class="fp" stroke="{c}"{fill if band else ""} x="{x:.1f}" y="{y:.1f}" '
+            f'width="{w:.1f}" '
+            f'height="{h:.1f}"><title>image {int(v["index"])}: {_e(v.get("kind"))}</title></rect>'
+            f'<text x="{x + 0.01 * W:.1f}" y="{y + fs:.1f}" fill="{c}" font-size="{fs:.1f}">'
+            f"{int(v['index'])}</text>"
+        )
     svg = (
-        '<svg viewBox="0 0 1000 1000" preserveAspectRatio="none" aria-hidden="true">'
+        f'<svg viewBox="0 0 {W} {H}" preserveAspectRatio="none" aria-hidden="true">'
         + "".join(shapes)
         + "</svg>"
     )
-    return f'<div class="ov"><img src="{src}" alt="overview" loading="lazy">{svg}</div>'
+    wide = " wide" if _is_wide(size) else ""
+    return f'<div class="ov{wide}"><img src="{src}" alt="overview" loading="lazy">{svg}</div>'
 
 
 def _reply_html(text: str) -> str:
@@ -128,7 +187,7 @@ def _reply_html(text: str) -> str:
     return "".join(out) or '<pre class="muted">(empty reply)</pre>'
 
 
-def _content_html(content: Any, prefix: str) -> str:
+def _content_html(content: Any, prefix: str, root: Path | None = None) -> str:
     if isinstance(content, str):
         return f"<pre>{_e(content)}</pre>" if content else ""
     out = []
@@ -136,7 +195,8 @@ def _content_html(content: Any, prefix: str) -> str:
         if b.get("type") == "image":
             if b.get("path"):
                 src = _img_src(prefix, b["path"])
-                out.append(f'<img class="view" src="{src}" alt="view" loading="lazy">')
+                cls = "view wide" if _is_wide(_png_size(root, prefix, b["path"])) else "view"
+                out.append(f'<img class="{cls}" src="{src}" alt="view" loading="lazy">')
         elif b.get("type") == "text":
             t = b.get("text", "")
             cls = "err" if t.startswith("Error:") else ""
@@ -144,7 +204,7 @@ def _content_html(content: Any, prefix: str) -> str:
     return "".join(out)
 
 
-def _conversation(rec: dict[str, Any], prefix: str) -> str:
+def _conversation(rec: dict[str, Any], prefix: str, root: Path | None = None) -> str:
     logs = rec["logs"]
     replies = list(logs.get("replies") or [])
     parts = []
@@ -155,7 +215,7 @@ def _conversation(rec: dict[str, Any], prefix: str) -> str:
         if role == "system":
             parts.append(
                 '<details class="msg system"><summary>system prompt</summary>'
-                f"{_content_html(m.get('content'), prefix)}</details>"
+                f"{_content_html(m.get('content'), prefix, root)}</details>"
             )
             continue
         if role == "assistant":
@@ -177,12 +237,12 @@ def _conversation(rec: dict[str, Any], prefix: str) -> str:
             image_no += n_img
         parts.append(
             f'<div class="msg {_e(role)}"><div class="role">{label}</div>'
-            f"{_content_html(m.get('content'), prefix)}</div>"
+            f"{_content_html(m.get('content'), prefix, root)}</div>"
         )
     return "".join(parts)
 
 
-def _episode_html(i: int, rec: dict[str, Any], prefix: str) -> str:
+def _episode_html(i: int, rec: dict[str, Any], prefix: str, root: Path | None = None) -> str:
     m = rec["metrics"]
     overview = next(
         (
@@ -204,6 +264,8 @@ def _episode_html(i: int, rec: dict[str, Any], prefix: str) -> str:
     if m.get("invalid_actions"):
         flags.append(f'<span class="tag bad">{int(m["invalid_actions"])} invalid</span>')
     src = _img_src(prefix, overview) if overview else ""
+    size = _png_size(root, prefix, overview)
+    wide = " wide" if _is_wide(size) else ""
     return f"""
 <article class="ep {"right" if ok else "wrong"}" id="ep-{_e(rec["id"])}" data-i="{i}">
  <header>
@@ -218,10 +280,10 @@ def _episode_html(i: int, rec: dict[str, Any], prefix: str) -> str:
   {"".join(flags)}
  </header>
  <div class="body">
-  <div class="left">{_overlay(rec, src)}
+  <div class="left{wide}">{_overlay(rec, src, size)}
    <div class="legend"><span class="sw gt"></span>ground truth
    <span class="sw fp"></span>views (numbered)</div></div>
-  <div class="conv">{_conversation(rec, prefix)}
+  <div class="conv">{_conversation(rec, prefix, root)}
    {f'<div class="errors"><b>tool errors</b><ul>{err_html}</ul></div>' if errors else ""}
    <div class="final {"right" if ok else "wrong"}">answer: <b>{_e(pred if pred is not None else "(none)")}</b>
     &middot; true: <b>{_e(rec["class_name"])}</b> &middot; {"correct" if ok else "wrong"}
@@ -255,13 +317,15 @@ main { padding: 14px 18px 40px; max-width: 1400px; margin: 0 auto; }
 .tag { background:#e8ecf2; border-radius:10px; padding:1px 8px; font-size:12px; }
 .tag.cond { background:#dbe7ff; } .tag.bad { background:#fde2e0; color:var(--bad); }
 .body { display:flex; gap:16px; padding:12px; align-items:flex-start; }
-.left { flex: 0 0 260px; }
-.ov { position:relative; width:256px; height:256px; background:#000; }
-.ov img { width:256px; height:256px; image-rendering: pixelated; display:block; }
+.left { flex: 0 0 260px; } .left.wide { flex-basis: 516px; }
+.ov { position:relative; width:256px; background:#000; }
+.ov.wide { width:512px; max-width:100%; background:#fff; border:1px solid var(--line); }
+.ov img { width:100%; height:auto; image-rendering: pixelated; display:block; }
+.ov.wide img { image-rendering: auto; }
 .ov svg { position:absolute; inset:0; width:100%; height:100%; }
 .ov rect { fill:none; stroke-width:10; vector-effect: non-scaling-stroke; }
 .ov rect.fp { stroke-width:2.5; } .ov rect.gt { stroke:#2ee66b; stroke-width:1.5; stroke-dasharray:5 4; }
-.ov text { font: bold 70px sans-serif; }
+.ov text { font-weight: bold; font-family: sans-serif; }
 .noimg { width:256px; height:80px; display:flex; align-items:center; justify-content:center;
          background:#e8ecf2; color:var(--muted); border-radius:4px; }
 .legend { font-size:11px; color:var(--muted); margin-top:4px; }
@@ -277,8 +341,9 @@ pre { white-space:pre-wrap; word-break:break-word; margin:4px 0; font: 12.5px/1.
 pre.err { color:var(--bad); }
 .think summary { cursor:pointer; color:#6a4fb3; font-size:12px; }
 .think pre { color:#4b3f72; background:#f4f0ff; padding:6px; border-radius:4px; }
-img.view { width:160px; height:160px; image-rendering: pixelated; border:1px solid var(--line);
+img.view { height:160px; width:auto; image-rendering: pixelated; border:1px solid var(--line);
            display:block; margin:4px 0; }
+img.view.wide { height:auto; width:512px; max-width:100%; image-rendering: auto; }
 .call { font: 12.5px ui-monospace, Menlo, monospace; color:#8a4b00; }
 .errors { color: var(--bad); font-size:13px; }
 .final { margin-top:6px; padding:6px 10px; border-radius:4px; }
@@ -352,9 +417,17 @@ JS = """
 
 
 def render_viewer(
-    items: list[tuple[str, dict[str, Any]]], title: str = "AstroReason traces"
+    items: list[tuple[str, dict[str, Any]]],
+    title: str = "AstroReason traces",
+    root: str | Path | None = None,
 ) -> str:
-    """The viewer page for (image path prefix, record) pairs."""
+    """The viewer page for (image path prefix, record) pairs.
+
+    ``root`` is the folder the page will sit in (image paths are relative to it); with it, image
+    sizes are read from the PNG headers, so wide spectrum plots keep their aspect ratio and wavelength
+    windows land on the plot's data area.
+    """
+    root = Path(root) if root is not None else None
     index = [
         {
             "id": r["id"],
@@ -366,7 +439,7 @@ def render_viewer(
         }
         for _, r in items
     ]
-    eps = "".join(_episode_html(i, r, prefix) for i, (prefix, r) in enumerate(items))
+    eps = "".join(_episode_html(i, r, prefix, root) for i, (prefix, r) in enumerate(items))
     n_ok = sum(e["ok"] for e in index)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -403,7 +476,8 @@ def write_viewer(run_dir: str | Path, title: str | None = None) -> Path:
 
     items = sorted(iter_run_records(root), key=key)
     path = root / VIEWER_FILE
-    path.write_text(render_viewer(items, title or f"AstroReason traces: {root.name}"), "utf-8")
+    page = render_viewer(items, title or f"AstroReason traces: {root.name}", root)
+    path.write_text(page, "utf-8")
     return path
 
 

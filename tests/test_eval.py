@@ -177,6 +177,29 @@ def test_on_target(fp, expected):
     assert on_target(fp, BBOX, FIELD) is expected
 
 
+@pytest.mark.parametrize(
+    "window, expected",
+    [
+        ([4000, 5000], True),  # holds the key window [4800, 4900], narrower than the range
+        ([4840, 4870], False),  # holds the centre but only 30% of the window
+        ([4700, 4849], False),  # misses the centre
+        ([3800, 9200], False),  # the whole range does not count
+    ],
+)
+def test_on_target_for_wavelength_windows(window, expected):
+    assert on_target(window, [4800.0, 4900.0], [3800.0, 9200.0]) is expected
+
+
+def test_episode_on_target_for_spectra_uses_the_key_window():
+    r = rec(0, 0, 0, bbox=None, calls=[crop_call([4000, 5000], name="spectrum_window")])
+    r["logs"]["views"][0]["footprint"] = [3800.0, 9200.0]
+    assert episode_on_target(r) is None  # no key window: not scored
+    r["ground_truth"]["key_window"] = [4800.0, 4900.0]
+    assert episode_on_target(r) is True
+    r["logs"]["tool_calls"] = [crop_call([6000, 7000], name="spectrum_window")]
+    assert episode_on_target(r) is False
+
+
 def test_episode_on_target_needs_a_successful_zoom_or_crop_in_a_tool_condition():
     good = [30, 30, 70, 70]
     assert episode_on_target(rec(0, 0, 0, calls=[crop_call(good)])) is True

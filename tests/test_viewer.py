@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import astroreason.envs  # noqa: F401
-from astroreason.envs import GALAXY_ID
+from astroreason.envs import GALAXY_ID, SPECTRUM_ID
 from astroreason.eval.viewer import script_json, serve_viewer, show_episode, write_viewer
 from astroreason.policies.base import Policy, PolicyReply
 from astroreason.protocol import format_answer, format_tool_call
@@ -84,12 +84,42 @@ def test_footprints_are_drawn_on_the_overview(hostile_run):
     assert page.count('<rect class="gt"') == 2 * EPISODES
     srcs = re.findall(r'<img[^>]*\bsrc="([^"]+)"', page)
     assert srcs and all((hostile_run / s).exists() for s in srcs)
-    # the crop 250..750 of the overview is drawn at 250..750 of the 0-1000 box
+    # the crop 250..750 (Qwen 0-1000 grid) of the 32-px overview is drawn at pixels 8..24 of it
+    assert '<svg viewBox="0 0 32 32"' in page
     m = re.search(
         r'<rect class="fp" stroke="[^"]+" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', page
     )
     x, y, w = (float(v) for v in m.groups())
-    assert 200 < x < 300 and 200 < y < 300 and 400 < w < 600
+    assert 7 <= x <= 9 and 7 <= y <= 9 and 15 <= w <= 17
+
+
+def test_spectrum_windows_are_bands_on_a_wide_overview(spectra_dir, tmp_path):
+    """Spectra keep their aspect ratio and each wavelength window is a band over the plot area."""
+
+    class Windowing(Policy):
+        name = "windowing"
+
+        async def act(self, info):
+            if not info["tool_calls"]:
+                lo, hi = info["views"][0]["footprint"]
+                mid = (lo + hi) / 2
+                return PolicyReply(
+                    format_tool_call("spectrum_window", {"lambda_min": lo, "lambda_max": mid})
+                )
+            return PolicyReply(format_answer(info["ground_truth"]["class_names"][0]))
+
+    def make():
+        return gymnasium.make(SPECTRUM_ID, data=str(spectra_dir), split="test", condition="tools")
+
+    run_rollouts(make, Windowing(), tmp_path, RolloutConfig(episodes=2, progress=False))
+    page = write_viewer(tmp_path).read_text()
+    assert page.count('<div class="left wide">') == 2 and page.count('class="view wide"') == 4
+    assert page.count('<svg viewBox="0 0 512 256"') == 2
+    rects = re.findall(r'<rect class="fp"[^>]* x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', page)
+    # the window is the left half of the full range: from the plot's left edge (5 px) to its middle
+    for x, w in rects:
+        assert float(x) == pytest.approx(5.0) and float(w) == pytest.approx(251.0)
+    assert len(rects) == 2
 
 
 def test_show_episode_and_cli(hostile_run, capsys):
@@ -192,6 +222,9 @@ def test_viewer_in_headless_chromium(hostile_run, tmp_path):
             assert ALERT_SCRIPT in page.inner_text("details.think >> nth=0")
             assert page.evaluate("typeof window.__pwned") == "undefined"
             assert page.query_selector("#breakout") is None and BREAKOUT in text
+            # no element of the injections exists in the DOM: they are text nodes only
+            assert page.query_selector("img[src='x']") is None
+            assert len(page.query_selector_all("script")) == 2
             assert dialogs == [] and errors == []
 
             # a report link opens one episode even when filters hide it
@@ -211,3 +244,5 @@ def test_viewer_in_headless_chromium(hostile_run, tmp_path):
         server.server_close()
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.shape[0] >= 800 and pixels.var() > 100
+    # the page is drawn: dark header, images and text cover a good part of it, not a blank canvas
+    assert 0.05 < (pixels < 200).mean() < 0.9
