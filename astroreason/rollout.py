@@ -3,8 +3,8 @@
 Each episode is a full loop through a Gymnasium environment: ``reset`` then ``step(reply)`` until the
 episode ends; the conversation is the environment's own ``info["messages"]``. Episodes run as asyncio
 tasks, at most ``concurrency`` at a time, each on its own environment instance. Finished episodes are
-written at once (see :mod:`astroreason.traces`) under deterministic ids, so a killed run rerun with the
-same command resumes where it stopped, with no duplicate and no lost episode.
+written at once (see :mod:`astroreason.traces` for the exact guarantee) under deterministic ids, so a
+killed run rerun with the same command resumes where it stopped, with no duplicate and no lost episode.
 
 If the policy's server stays unreachable after its retries, the run stops cleanly with a one-line
 error; everything finished so far is on disk.

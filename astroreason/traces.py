@@ -4,14 +4,28 @@ Each line holds ``metrics`` (numbers that evaluation aggregates) apart from ``lo
 messages, tool calls, errors). Images are written as lossless PNG files under ``RUN_DIR/images/<id>/``
 and referenced from the messages by relative path. Evaluation and the trace viewer read the same file.
 
-Writes are append-only, flushed and fsynced per episode, so a killed run loses at most the episode in
-flight; :class:`TraceWriter` drops a torn last line on open, and ``done_ids`` lets a run resume.
+Writes are append-only; :class:`TraceWriter` drops a torn last line on open, and ``done_ids`` lets a run
+resume. The exact guarantee:
+
+* Killed process (any signal, ``kill -9``, OOM): no loss. :meth:`TraceWriter.write` hands the whole
+  line to the operating system (write + flush) before it returns, and only then does the runner count
+  the episode as written; the kernel keeps it whatever happens to the process. The episodes in flight
+  are lost and re-run on resume.
+* Machine crash or power loss: a background timer fsyncs the file at most ``sync_every_s`` (1 s) after
+  a write, and closing fsyncs it, so at most the episodes written in the last second can be lost (they
+  are re-run on resume). Image files are written before their line but never fsynced, so after a
+  machine crash a surviving line may point at a lost image (as with per-episode fsync before).
+* Never a duplicate: an id already in the file is skipped, on resume and within a run.
+
+An fsync per episode cost 0.2-0.4 ms, as much as a turn's image encoding (``make bench``); pass
+``sync_every_s=0`` to :class:`TraceWriter` to get it back.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +46,9 @@ def episode_id(condition: str, split: str, row_id: int, sample: int) -> str:
 class TraceWriter:
     """Append-only, crash-safe writer of ``traces.jsonl`` and its images."""
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, sync_every_s: float = 1.0):
         self.run_dir = Path(run_dir)
+        self.sync_every_s = sync_every_s
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / TRACES_FILE
         self._repair()
@@ -41,6 +56,8 @@ class TraceWriter:
             {rec["id"] for rec in read_traces(self.run_dir)} if self.path.exists() else set()
         )
         self._fh = open(self.path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None  # the pending fsync, if any
 
     def _repair(self) -> None:
         """Drop a torn last line left by a killed run."""
@@ -65,17 +82,54 @@ class TraceWriter:
         return rels
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one episode (flush + fsync) unless its id is already done."""
+        """Append one episode unless its id is already done; see the module docstring.
+
+        On return the line is with the operating system (it survives the process); a background
+        timer fsyncs it within ``sync_every_s`` (0: at once, here), as do :meth:`sync` and
+        :meth:`close`.
+        """
         if record["id"] in self.done_ids:
             return
         self._fh.write(json.dumps(record, default=_json_default) + "\n")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
         self.done_ids.add(record["id"])
+        if self.sync_every_s <= 0:
+            os.fsync(self._fh.fileno())
+            return
+        with self._lock:
+            if self._timer is None:
+                self._timer = threading.Timer(self.sync_every_s, self._sync_from_timer)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _sync_from_timer(self) -> None:
+        with self._lock:  # what was flushed before this point is covered; later writes re-arm
+            if self._timer is None or self._fh.closed:
+                return
+            self._timer = None
+            fd = os.dup(self._fh.fileno())  # close() may run during the fsync
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def sync(self) -> None:
+        """Make what was written so far durable against a machine crash (fsync)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._fh.closed:
+                os.fsync(self._fh.fileno())
 
     def close(self) -> None:
-        """Close the file."""
-        self._fh.close()
+        """Make everything durable (fsync) and close the file."""
+        if self._fh.closed:
+            return
+        try:
+            self.sync()
+        finally:
+            self._fh.close()
 
     def __enter__(self) -> TraceWriter:
         return self

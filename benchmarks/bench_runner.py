@@ -1,8 +1,11 @@
 """Runner overhead per turn against a zero-latency stub server, and the cost of image encoding.
 
 Everything on our side of the wire is measured: env step (parse + tool + view), message conversion
-with image encoding, the HTTP request through the OpenAI client, and reply parsing. The stub answers
-at once, so wall time per turn is our overhead plus the stub's own (small) HTTP handling.
+with image encoding, the HTTP request over the policy's pooled connections, and reply parsing; turns/s
+also counts writing traces (JSON lines and PNG files). The stub answers at once, so wall time per turn
+is our overhead plus the stub's own HTTP handling, printed apart ("stub CPU per request"). The runner
+gets one core; the stub, in its own process, gets another when there is one, else shares the runner's
+core (``taskset -c 0``), and then its CPU time is inside our figures too.
 """
 
 from __future__ import annotations
@@ -27,44 +30,69 @@ def _table(rows):
     Console().print(t)
 
 
-def _encoding_rows():
-    from astroreason.images import encode_image
+def _median_ms(fn, n=30):
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t0)
+    return np.median(ts) * 1e3, out
 
-    rows = []
+
+def _encoding_rows():
+    """Encoding cost per view: a noisy overview (as the env's first views) and an upsampled crop.
+
+    PNG is compared with Pillow's fastest PNG (what the encoder replaced), JPEG by its error.
+    """
+    from io import BytesIO
+
+    from PIL import Image
+
     from astroreason.data.synth_galaxy import GalaxySynthConfig, render_galaxy
+    from astroreason.images import _encode
     from astroreason.tools import crop, overview
 
+    def pillow_png(img):
+        buf = BytesIO()
+        Image.fromarray(img).save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
+    rows = []
     source, meta = render_galaxy(5, np.random.default_rng(1), GalaxySynthConfig(n=10, size=256))
+    x0, y0, x1, y1 = (v / 256 * 1000 for v in meta["bbox"])
     for side in (64, 128, 256):
-        if side == 256:
-            img = source
-        else:
-            x0, y0, x1, y1 = (v / 256 * 1000 for v in meta["bbox"])
-            img = crop(source, overview(source, side)[1], [x0, y0, x1, y1], side)[0]
-        for fmt in ("png", "jpeg"):
-            ts = []
-            for _ in range(30):
-                t0 = time.perf_counter()
-                data, _ = encode_image(img, fmt)
-                ts.append(time.perf_counter() - t0)
-            extra = ""
-            if fmt == "jpeg":
-                from io import BytesIO
-
-                from PIL import Image
-
-                back = np.asarray(Image.open(BytesIO(data)).convert("RGB")).astype(int)
-                err = np.abs(back - img.astype(int))
-                extra = f" (max |err| {err.max()}, mean {err.mean():.2f} levels)"
-            rows.append(
-                (
-                    f"encode {side}^2 galaxy view, {fmt}",
-                    f"{np.median(ts) * 1e3:.2f} ms, {len(data) // 1024} kB{extra}",
-                    "-",
-                    "-",
+        views = {
+            "overview": overview(source, side)[0],
+            "zoomed crop": crop(source, overview(source, side)[1], [x0, y0, x1, y1], side)[0],
+        }
+        for what, img in views.items():
+            for fmt in ("png", "jpeg"):
+                ms, (data, _) = _median_ms(lambda img=img, fmt=fmt: _encode(img, fmt))
+                if fmt == "jpeg":
+                    back = np.asarray(Image.open(BytesIO(data)).convert("RGB")).astype(int)
+                    err = np.abs(back - img.astype(int))
+                    extra = f" (max |err| {err.max()}, mean {err.mean():.2f} levels)"
+                else:
+                    ms_pil, ref = _median_ms(lambda img=img: pillow_png(img))
+                    extra = f" (Pillow level 1: {ms_pil:.2f} ms, {len(ref) // 1024} kB)"
+                rows.append(
+                    (
+                        f"encode {side}^2 galaxy {what}, {fmt}",
+                        f"{ms:.2f} ms, {len(data) // 1024} kB{extra}",
+                        "-",
+                        "-",
+                    )
                 )
-            )
     return rows
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) of a process so far, from /proc (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -102,6 +130,7 @@ def main() -> None:
         srv = StubChatServer(reply).start_process()  # its own process: no GIL shared with us
         if len(cores) > 1:
             os.sched_setaffinity(srv.pid, {cores[-1]})
+        stub0 = _cpu_s(srv.pid)
         try:
             pol = OpenAIChatPolicy(srv.base_url, "stub")
             run_dir = tmp / f"run{view}"
@@ -114,6 +143,7 @@ def main() -> None:
                 make, pol8, tmp / f"run{view}-c8", RolloutConfig(concurrency=8, progress=False)
             )
             wall8 = time.perf_counter() - t8
+            stub1 = _cpu_s(srv.pid)
         finally:
             srv.stop()
         recs = list(read_traces(run_dir))
@@ -146,6 +176,16 @@ def main() -> None:
             )
         )
         rows.append((f"env step p50, view {view}", f"{np.median(env_s) * 1e3:.2f} ms", "-", "-"))
+        if stub0 is not None and stub1 is not None:
+            where = "own core" if len(cores) > 1 else "same core, inside the figures above"
+            rows.append(
+                (
+                    f"stub CPU per request, view {view} ({where})",
+                    f"{(stub1 - stub0) / (2 * turns) * 1e3:.2f} ms",
+                    "-",
+                    "-",
+                )
+            )
         assert s.written == len(recs)
     rows += _encoding_rows()
     _table(rows)

@@ -186,3 +186,35 @@ def test_cli_rollout_and_bad_input(galaxy_file, tmp_path, capsys):
             main(["rollout", "--out", str(tmp_path / "x"), *args])
         err = capsys.readouterr().err.strip()
         assert e.value.code == 2 and err.startswith("error:") and needle in err and "\n" not in err
+
+
+def test_request_payload_is_the_json_of_request_body(galaxy_file):
+    from astroreason.policies.openai_chat import SamplingConfig
+
+    env = factory(galaxy_file)()
+    _, info = env.reset(seed=0, options={"index": 0})
+    _, _, _, _, info = env.step(format_tool_call("zoom", {"center": [500, 500], "factor": 2}))
+    sampling = SamplingConfig(seed=3, logprobs=True, return_token_ids=True)
+    pol = OpenAIChatPolicy("http://127.0.0.1:9/v1", "m", sampling=sampling)
+    payload = pol.request_payload(info)
+    assert payload == json.dumps(pol.request_body(info)).encode()
+    assert payload.count(b"data:image/png;base64,") == 2
+    assert pol.request_payload(info) == payload  # images come from the cache the second time
+    echo = {"role": "user", "content": [{"type": "text", "text": f"say {pol._mark}"}]}
+    info2 = dict(info, messages=[*info["messages"], echo])  # the mark in a text: no shortcut
+    assert pol.request_payload(info2) == json.dumps(pol.request_body(info2)).encode()
+
+
+def test_openai_policy_through_an_http_proxy(galaxy_file, tmp_path, monkeypatch):
+    from astroreason.policies.openai_chat import _env_proxy
+
+    for k in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    with StubChatServer(_two_turn_reply) as proxy:  # a proxy gets absolute URLs: the stub answers
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        pol = OpenAIChatPolicy("http://model-server.invalid:8000/v1", "stub")
+        cfg = RolloutConfig(episodes=2, progress=False)
+        s = run_rollouts(factory(galaxy_file), pol, tmp_path, cfg)
+        assert s.written == 2 and proxy.requests == 4
+        monkeypatch.setenv("NO_PROXY", "model-server.invalid")
+        assert _env_proxy(pol.url) is None
