@@ -8,13 +8,14 @@ with ``AutoProcessor``, ``AutoModelForImageTextToText`` and vLLM, all offline.
 
 Choices, and what was simplified:
 
-* Tokenizer: a ``Qwen2Tokenizer`` (byte-level BPE, Qwen's pre-tokenizer regex) whose merges are
-  trained on a fixed text rendered from this repository: the chat template around our system
-  prompts, the tool schemas, example tool calls and every class name. The vocabulary is small
-  (``bpe_vocab_size``) but the prompts the model sees shrink several-fold against plain bytes,
-  which is what matters for CPU training. Training is deterministic for a given text; the text's
-  hash is part of the build marker, so a change of the prompts or schemas rebuilds the model.
-  ``bpe_vocab_size=0`` gives the plain 256-symbol byte vocabulary.
+* Tokenizer: byte-level BPE whose merges are trained on a fixed text rendered from this
+  repository: the chat template around our system prompts, the tool schemas, example tool calls
+  and every class name. By default merges may span words (``phrase_merges``; only digits and tags
+  are split first), so the fixed prompt collapses into phrase-long tokens and every class name is
+  one token: the galaxy system prompt with its tool schemas is ~200 tokens (~1,100 with Qwen's
+  word-level pre-tokenizer), which is what matters for CPU training. Training is deterministic for
+  a given text; the text's hash is part of the build marker, so a change of the prompts or schemas
+  rebuilds the model. ``bpe_vocab_size=0`` gives the plain 256-symbol byte vocabulary.
 * Chat template: TRL's Qwen3-VL template, copied verbatim from the installed ``trl`` package.
   TRL picks its tool-call response parser by exact string match on the template, so the text
   must not be edited.
@@ -108,8 +109,25 @@ class TinyModelConfig:
     max_pixels: int = 256 * 256
     """Largest image area after resizing (64 visual tokens); bigger images are downscaled."""
 
-    bpe_vocab_size: int = 1024
+    image_mean: float = 0.04
+    """Pixel mean (0-1 scale, every channel) the processor subtracts; see ``image_std``."""
+
+    image_std: float = 0.06
+    """Pixel spread the processor divides by. Survey cutouts are mostly dark sky: the synthetic
+    galaxy views average 0.04 with a spread of 0.05-0.06. Qwen3-VL's 0.5/0.5 would map them to
+    -0.93 +- 0.04, a signal so small against the constant that the randomly initialised vision
+    tower learns nothing (measured: chance-level class accuracy from oracle crops after 4 epochs,
+    against 57% with these values). The released Qwen3-VL keeps its own processor."""
+
+    bpe_vocab_size: int = 2048
     """Target size of the trained BPE vocabulary (0: plain bytes, no merges)."""
+
+    phrase_merges: bool = True
+    """Let merges span words (only digits stay single tokens), so the fixed prompt text collapses
+    into phrase-long tokens (the galaxy system prompt with its tool schemas: ~200 tokens instead of
+    ~1,100 with Qwen's word-level pre-tokenizer); the tokenizer is then saved as a generic
+    ``TokenizersBackend`` (``PreTrainedTokenizerFast``), because ``Qwen2Tokenizer`` re-imposes its
+    own pre-tokenizer on load. ``False`` keeps Qwen's pre-tokenizer and class."""
 
     max_position_embeddings: int = 8192
     """Longest sequence the rotary embedding is configured for."""
@@ -215,48 +233,69 @@ def tokenizer_corpus() -> str:
     return "\n".join(parts)
 
 
-def _train_bpe(text: str, vocab_size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Byte-level BPE vocabulary and merges trained on ``text`` with Qwen2's pre-tokenizer."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+PHRASE_SPLIT_REGEX = r"\d|<\|[a-z_]+\|>|</?[a-z_]+>"
+"""Pre-tokenizer of ``phrase_merges``: digits and tags stand alone, everything else may merge."""
+
+
+def _pre_tokenizer(phrase_merges: bool):
+    from tokenizers import Regex, pre_tokenizers
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    if vocab_size == 0:
-        return {ch: i for i, ch in enumerate(alphabet)}, []
-    tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
+    regex = PHRASE_SPLIT_REGEX if phrase_merges else PRETOKENIZE_REGEX
+    return pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - len(SPECIAL_TOKENS) - len(PLAIN_ADDED_TOKENS),
-        min_frequency=2,
-        initial_alphabet=alphabet,
-        show_progress=False,
-    )
-    tok.train_from_iterator([text], trainer=trainer)
-    model = json.loads(tok.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    return dict(model["vocab"]), merges
+
+
+def _train_bpe(text: str, vocab_size: int, phrase_merges: bool = False):
+    """Byte-level BPE (a ``tokenizers.Tokenizer``, no added tokens yet) trained on ``text``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    if vocab_size == 0:
+        tok = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
+    else:
+        tok = Tokenizer(models.BPE())
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size - len(SPECIAL_TOKENS) - len(PLAIN_ADDED_TOKENS),
+            min_frequency=2,
+            initial_alphabet=alphabet,
+            show_progress=False,
+            max_token_length=64,
+        )
+        tok.pre_tokenizer = _pre_tokenizer(phrase_merges)
+        # Twice: a phrase seen once in the corpus still reaches min_frequency.
+        tok.train_from_iterator([text, text], trainer=trainer)
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = _pre_tokenizer(phrase_merges)
+    tok.decoder = decoders.ByteLevel()
+    return tok
 
 
 def build_tokenizer(cfg: TinyModelConfig, corpus: str | None = None):
-    """A ``Qwen2Tokenizer`` with Qwen's special tokens and a BPE vocabulary trained on ``corpus``."""
-    from tokenizers import AddedToken
-    from transformers import Qwen2Tokenizer
+    """A tokenizer with Qwen's special tokens and a BPE vocabulary trained on ``corpus``.
 
-    vocab, merges = _train_bpe(tokenizer_corpus() if corpus is None else corpus, cfg.bpe_vocab_size)
-    tok = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        unk_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        model_max_length=cfg.max_position_embeddings,
-    )
+    ``TokenizersBackend`` around the trained BPE when ``cfg.phrase_merges``, else ``Qwen2Tokenizer``.
+    """
+    from tokenizers import AddedToken
+    from transformers import PreTrainedTokenizerFast, Qwen2Tokenizer
+
+    text = tokenizer_corpus() if corpus is None else corpus
+    bpe = _train_bpe(text, cfg.bpe_vocab_size, cfg.phrase_merges)
+    common = {
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "model_max_length": cfg.max_position_embeddings,
+    }
+    if cfg.phrase_merges:
+        tok = PreTrainedTokenizerFast(tokenizer_object=bpe, **common)
+    else:
+        model = json.loads(bpe.to_str())["model"]
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        tok = Qwen2Tokenizer(vocab=dict(model["vocab"]), merges=merges, unk_token=None, **common)
     tok.add_tokens(
         [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True
     )
@@ -328,8 +367,8 @@ def build_processor(cfg: TinyModelConfig, tokenizer):
         "patch_size": cfg.patch_size,
         "merge_size": cfg.merge_size,
         "temporal_patch_size": 2,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
+        "image_mean": [cfg.image_mean] * 3,
+        "image_std": [cfg.image_std] * 3,
     }
     image_processor = Qwen2VLImageProcessor(size=size, **common)
     video_processor = Qwen3VLVideoProcessor(size=size, **common)
