@@ -27,6 +27,7 @@ from astroreason.training.env_adapter import (
     GalaxyAnswerAdapter,
     GalaxyToolAdapter,
     adapter_factory,
+    env_tool_schemas,
     episode_reward,
     grpo_rows,
     make_galaxy_env,
@@ -163,7 +164,9 @@ def test_sft_rows_mask_everything_but_the_models_turns(tmp_path, galaxy_file, ti
     assert json.loads(call["arguments"])["bbox_2d"]
 
     processor = AutoProcessor.from_pretrained(tiny_model_dir)
-    tools = tool_schema_json(GalaxyToolAdapter)
+    tools = env_tool_schemas(adapter_factory(str(galaxy_file), "tools", ENV_OPTS))
+    assert [t["function"]["name"] for t in tools] == ["zoom", "crop"]
+    assert tools[1] == TOOL_SCHEMAS["crop"]  # the env's schemas, bounds included, not TRL's
     batch = ToolConversationCollator(processor, tools)(list(ds))
     tok = processor.tokenizer
     ids, labels = batch["input_ids"][0], batch["labels"][0]
@@ -197,6 +200,14 @@ def test_sft_rows_mask_everything_but_the_models_turns(tmp_path, galaxy_file, ti
         sft_messages, tools=tools, add_generation_prompt=True, tokenize=False
     )
     assert grpo_prompt == sft_prompt and "crop" in grpo_prompt
+    # ... and to the prompt evaluation renders (TransformersPolicy / vLLM: the env's info["tools"])
+    from astroreason.policies.transformers_local import to_hf_messages
+
+    msgs, _ = to_hf_messages(adapter.info["messages"])
+    eval_prompt = processor.apply_chat_template(
+        msgs, tools=adapter.info["tools"], add_generation_prompt=True, tokenize=False
+    )
+    assert eval_prompt == sft_prompt
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,7 +283,7 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     )
     assert start_checkpoint(cfg) == str(sft_dir)
     processor = AutoProcessor.from_pretrained(sft_dir)
-    tools = tool_schema_json(GalaxyToolAdapter)
+    tools = env_tool_schemas(adapter_factory(str(galaxy_file), "tools", ENV_OPTS))
     overrides = {"generation_kwargs": {"sequence_bias": _steering(processor, galaxy_file, tools)}}
     monitor = TrainingMonitor(cfg, stage="grpo", command="pytest")
     trainer, stats = build_trainer(cfg, monitor, trl_overrides=overrides)
@@ -288,6 +299,9 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     trainer.train()
 
     out = batches[0]
+    # TRL rendered the env's tool schemas (as evaluation does), not its signature-derived ones
+    prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
+    assert json.dumps(TOOL_SCHEMAS["crop"]) in prompt[: prompt.index("<|im_start|>user")]
     assert out["image_grid_thw"].shape[0] == 8  # 4 rollouts x (overview + crop view)
     assert list(out["num_images"]) == [2, 2, 2, 2]
     tool_mask, ids = out["tool_mask"], out["completion_ids"]

@@ -121,7 +121,7 @@ class TrainConfig:
     """Seed of the trainers, samplers and SFT episode order."""
 
     sft_episodes: int = 16
-    """Oracle episodes (train split) turned into SFT conversations."""
+    """Oracle episodes (train split) turned into SFT conversations (0: every train row once)."""
 
     sft_epochs: float = 1.0
     """Passes over the SFT conversations."""

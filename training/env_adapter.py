@@ -262,6 +262,19 @@ def grpo_rows(env: gymnasium.Env) -> list[dict[str, Any]]:
     return [{"prompt": prompt, "row_id": int(r)} for r in u.rows]
 
 
+def env_tool_schemas(adapter: type[_GalaxyAdapterBase]) -> list[dict[str, Any]] | None:
+    """The tool schemas the adapter's environment offers (``info["tools"]``, as evaluation renders).
+
+    Training prompts must render these, not what TRL derives from the methods' signatures
+    (``tool_schema_json``: no numeric bounds), or the model trains on a prompt it never sees in
+    evaluation; see :func:`astroreason.training.grpo.render_env_schemas`.
+    """
+    env = adapter().env
+    _, info = env.reset(options={"index": 0})
+    env.close()
+    return list(info.get("tools") or []) or None
+
+
 def tool_schema_json(adapter: type[_GalaxyAdapterBase]) -> list[dict[str, Any]]:
     """The tool schemas TRL renders for an adapter class (``get_json_schema`` of its methods)."""
     from transformers.utils import get_json_schema

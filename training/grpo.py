@@ -10,7 +10,8 @@ advantage 0). The prompt rows carry only the system prompt and ``row_id``; ``res
 overview image, which TRL feeds to both generation and the training forward pass.
 
 Start point: ``OUTPUT_DIR/sft`` when it holds a model (the SFT stage's output), else ``cfg.model``.
-Condition ``tools`` offers the tools; ``no-tools`` uses an adapter with none (one reply).
+Condition ``tools`` offers the tools; ``no-tools`` uses an adapter with none (one reply). Prompts
+render the environment's tool schemas, as evaluation does (:func:`render_env_schemas`).
 On the CPU, generation is transformers' ``generate`` (``use_vllm=False``).
 """
 
@@ -25,6 +26,7 @@ from astroreason.training.config import TrainConfig, build_grpo_config
 from astroreason.training.env_adapter import (
     EpisodeStats,
     adapter_factory,
+    env_tool_schemas,
     episode_reward,
     grpo_rows,
     make_galaxy_env,
@@ -76,7 +78,31 @@ def build_trainer(
         environment_factory=adapter,
         callbacks=[monitor] if monitor is not None else None,
     )
+    render_env_schemas(trainer, env_tool_schemas(adapter))
     return trainer, stats
+
+
+def render_env_schemas(trainer: Any, schemas: list[dict[str, Any]] | None) -> None:
+    """Make TRL render the environment's tool schemas in prompts (the calls still go to the methods).
+
+    TRL builds the schemas it renders from the adapter methods' signatures (``get_json_schema``),
+    which cannot carry the bounds of ``TOOL_SCHEMAS``; evaluation renders the env's schemas, and a
+    model trained on other prompt text is evaluated off its training distribution (the tiny model
+    then answers garbage). TRL 1.16 keeps the rendered list per environment in ``_env_tools`` and
+    runs tools through separate name -> method tables, so the list can hold the env's dicts.
+    """
+    env_tools = getattr(trainer, "_env_tools", None)
+    if not isinstance(env_tools, dict):
+        raise RuntimeError(
+            "this TRL version has no GRPOTrainer._env_tools; training prompts would not match "
+            "evaluation prompts (update training/grpo.py:render_env_schemas)"
+        )
+    names = sorted(s["function"]["name"] for s in schemas or [])
+    for key, tools in env_tools.items():
+        have = sorted(getattr(t, "__name__", None) or t["function"]["name"] for t in tools)
+        if have != names:
+            raise RuntimeError(f"adapter tools {have} differ from the environment's {names}")
+        env_tools[key] = list(schemas or [])
 
 
 def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:

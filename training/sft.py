@@ -8,9 +8,10 @@ answer) as one row: ``messages`` with ``{"type": "image"}`` placeholders, the vi
 Loss only on the model's own turns (``assistant_only_loss``): tool results, the overview and the
 prompts are masked. TRL's vision collator renders conversations without ``tools=`` and fills image
 placeholders of user turns only (not tool turns), so :class:`ToolConversationCollator` does the same
-job with the tool schemas the GRPO stage renders (``tool_schema_json`` of the adapter: SFT and GRPO
-prompts are token-identical) and images in tool turns; it uses TRL's Qwen3-VL training template
-(``{% generation %}`` markers). It is passed as ``data_collator``: nothing of TRL is subclassed.
+job with the tool schemas the environment offers (``env_tool_schemas``; evaluation and the GRPO
+stage render the same ones: SFT, GRPO and evaluation prompts are token-identical) and images in
+tool turns; it uses TRL's Qwen3-VL training template (``{% generation %}`` markers). It is passed
+as ``data_collator``: nothing of TRL is subclassed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from astroreason.images import to_pil
 from astroreason.policies.scripted import OraclePolicy
 from astroreason.training.config import TrainConfig, build_sft_config
-from astroreason.training.env_adapter import adapter_factory, make_galaxy_env, tool_schema_json
+from astroreason.training.env_adapter import adapter_factory, env_tool_schemas, make_galaxy_env
 
 
 def env_options(cfg: TrainConfig) -> dict[str, Any]:
@@ -71,12 +72,12 @@ def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str, Any]]]:
-    """``cfg.sft_episodes`` oracle conversations (env messages) on the train split."""
+    """``cfg.sft_episodes`` oracle conversations (env messages) on the train split (0: every row)."""
     env = make_galaxy_env(source or cfg.data, "train", cfg.condition, **env_options(cfg))
     policy = OraclePolicy()
     n_rows = len(env.unwrapped.rows)
     episodes = []
-    for k in range(cfg.sft_episodes):
+    for k in range(cfg.sft_episodes or n_rows):
         _, info = env.reset(seed=cfg.seed + k, options={"index": k % n_rows})
         done = False
         while not done:
@@ -220,7 +221,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     dataset = oracle_dataset(cfg, source)
     model, processor = load_model_and_processor(cfg.model)
     adapter = adapter_factory(source, cfg.condition, env_options(cfg))
-    tools = tool_schema_json(adapter) if cfg.condition == "tools" else None
+    tools = env_tool_schemas(adapter)
     args = build_sft_config(cfg)
     monitor = TrainingMonitor(cfg, stage="sft", command=command)
     trainer = SFTTrainer(
