@@ -68,6 +68,21 @@ class EvalConfig:
             raise ConfigError(f"human_ceiling: must be in (0, 1], got {self.human_ceiling}")
 
 
+def report_conditions(run_dir: str | Path, conditions: Sequence[str]) -> list[str]:
+    """``conditions``, plus every other condition folder already in ``run_dir``.
+
+    With no other folder the order is ``conditions``'; with others, the union in CONDITIONS order
+    (so the report does not depend on which step ran last). An evaluation can be built in steps,
+    e.g. the tool-trained model on ``tools,blank-tools,blind`` and then the no-tools-trained model
+    on ``no-tools,no-tools-matched`` into the same folder (one served model at a time); the report
+    covers them all, each with its own model.
+    """
+    present = [c for c in CONDITIONS if (Path(run_dir) / c / TRACES_FILE).exists()]
+    if set(present) <= set(conditions):
+        return list(conditions)
+    return [c for c in CONDITIONS if c in present or c in conditions]
+
+
 def load_condition_records(run_dir: str | Path, conditions: Sequence[str]) -> dict[str, list]:
     """The trace records of each condition's folder (conditions without traces are left out)."""
     out = {}
@@ -121,9 +136,6 @@ def evaluate(
     Returns:
         The contents of metrics.json.
     """
-    from astroreason.eval.report import write_report
-    from astroreason.eval.viewer import write_viewer
-
     console = console or _console()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -131,16 +143,54 @@ def evaluate(
         episodes=cfg.episodes, concurrency=cfg.concurrency, seed=cfg.seed, progress=cfg.progress
     )
     t0 = time.perf_counter()
-    first_env = None
-    policy_name = None
     for cond in cfg.conditions:
-        make = make_env_factory(cond)
-        if first_env is None:
-            first_env = make()
         policy = make_policy()
-        policy_name = policy.name
-        run_rollouts(make, policy, run_dir / cond, rcfg, run_meta=run_meta)
-    by_cond = load_condition_records(run_dir, cfg.conditions)
+        run_rollouts(make_env_factory(cond), policy, run_dir / cond, rcfg, run_meta=run_meta)
+    return summarize(
+        run_dir,
+        make_env_factory(cfg.conditions[0]),
+        cfg,
+        data=data,
+        run_meta=run_meta,
+        console=console,
+        eval_s=time.perf_counter() - t0,
+    )
+
+
+def summarize(
+    run_dir: str | Path,
+    make_env: Callable[[], Any],
+    cfg: EvalConfig = EvalConfig(),
+    *,
+    data: str | None = None,
+    run_meta: dict[str, Any] | None = None,
+    console=None,
+    eval_s: float | None = None,
+) -> dict[str, Any]:
+    """Metrics, checks, report and viewer from the traces already in ``run_dir`` (no episode runs).
+
+    Args:
+        run_dir: The evaluation folder (one subfolder per condition).
+        make_env: A factory of the evaluated environment (train labels for the majority baseline,
+            the data source for the audit).
+        cfg: The evaluation's settings (conditions for the order, seed, ceiling, audit).
+        data: The data file's name, for the report (default: the source's path).
+        run_meta: As for :func:`evaluate`.
+        console: A rich console (default: a new one).
+        eval_s: Wall time of the episodes, for the record.
+
+    Returns:
+        The contents of metrics.json.
+    """
+    from astroreason.eval.report import write_report
+    from astroreason.eval.viewer import write_viewer
+
+    console = console or _console()
+    run_dir = Path(run_dir)
+    by_cond = load_condition_records(run_dir, report_conditions(run_dir, cfg.conditions))
+    if not by_cond:
+        raise ConfigError(f"{run_dir}: no condition folder with traces to summarize")
+    first_env = make_env()
     train = _train_labels(first_env)
     findings, source_path = _audit_findings(first_env) if cfg.audit else (None, None)
     first_env.close()
@@ -159,14 +209,15 @@ def evaluate(
             "skeptic": [c.to_dict() for c in checks],
             "config": asdict(cfg),
             "setup": {
-                "policy": policy_name,
+                "policy": any_rec.get("policy"),
                 "data": data,
                 "split": any_rec.get("split"),
                 "env": any_rec.get("env"),
                 **{k: v for k, v in (run_meta or {}).items() if k != "data"},
+                "model": _common_model(metrics["conditions"], run_meta),
             },
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "eval_s": round(time.perf_counter() - t0, 2),
+            "eval_s": None if eval_s is None else round(eval_s, 2),
         }
     )
     write_metrics(run_dir, metrics)
@@ -184,6 +235,13 @@ def _console():
 
     c = Console()
     return c if c.is_terminal else Console(width=150)
+
+
+def _common_model(conds: dict[str, Any], run_meta: dict[str, Any] | None) -> str | None:
+    models = {m.get("model") for m in conds.values()} - {None}
+    if len(models) > 1:
+        return "per condition (see the table)"
+    return next(iter(models), (run_meta or {}).get("model"))
 
 
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
@@ -215,6 +273,7 @@ def headline_rows(metrics: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 cond,
+                _short_model(m.get("model")),
                 str(m["n"]),
                 f"{fmt_pct(m['accuracy'])} [{_num(lo)}, {_num(hi)}]",
                 f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
@@ -231,6 +290,7 @@ def headline_rows(metrics: dict[str, Any]) -> list[list[str]]:
 
 HEADLINE_COLUMNS = (
     "condition",
+    "model",
     "n",
     "accuracy [95% CI]",
     "macro-F1",
@@ -241,6 +301,14 @@ HEADLINE_COLUMNS = (
     "majority",
     "random",
 )
+
+
+def _short_model(model: str | None) -> str:
+    """A model folder's last two path parts (``runs/demo/tools`` -> ``demo/tools``), or the name."""
+    if not model:
+        return "-"
+    parts = Path(model).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else model
 
 
 def print_headline(metrics: dict[str, Any], console=None) -> None:

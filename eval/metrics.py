@@ -204,7 +204,8 @@ def condition_metrics(
         ``invalid_action_rate`` (invalid replies / replies), ``episodes_with_invalid``,
         ``over_turn_rate``, ``no_answer_rate``, ``turns_mean``, ``prompt_tokens_mean``,
         ``completion_tokens_mean``, ``tokens_total``, ``wall_s_mean``, ``wall_s_total``, ``return_mean``,
-        ``examples`` ({class: {"right": id, "wrong": id}}).
+        ``examples`` ({class: {"right": id, "wrong": id}}), ``model`` (the records' ``model`` or
+        ``policy``: conditions of one evaluation may come from different models).
     """
     recs = sorted(records, key=lambda r: r["id"])
     names = list(recs[0]["class_names"]) if recs else []
@@ -213,6 +214,7 @@ def condition_metrics(
     correct = np.array([bool(r["correct"]) for r in recs], dtype=np.float64)
     out: dict[str, Any] = {
         "n": n,
+        "model": (recs[0].get("model") or recs[0].get("policy")) if recs else None,
         "class_names": names,
         "accuracy": float(correct.mean()) if n else float("nan"),
         "accuracy_ci": list(bootstrap_mean_ci(correct, n_boot=n_boot, seed=seed)),

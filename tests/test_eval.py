@@ -327,6 +327,24 @@ def test_cli_eval_oracle_and_random(galaxy_file, tmp_path, capsys):
     assert len(list(read_traces(tmp_path / "oracle" / "tools"))) == n
 
 
+def test_cli_eval_in_steps_reports_every_condition_with_its_own_policy(galaxy_file, tmp_path):
+    """Two calls into one folder (one model per call): the report covers both, model per row."""
+    from astroreason.cli import main
+
+    out = tmp_path / "steps"
+    _eval(main, galaxy_file, out, "oracle", conditions="tools,blind")
+    both = _eval(main, galaxy_file, out, "random", conditions="no-tools")
+    conds = both["conditions"]
+    assert list(conds) == ["tools", "no-tools", "blind"]
+    assert conds["tools"]["model"] == "oracle" and conds["no-tools"]["model"] == "random"
+    assert conds["tools"]["accuracy"] == 1.0 and conds["no-tools"]["accuracy"] < 0.9
+    assert both["setup"]["model"] == "per condition (see the table)"
+    pairs = {(c["a"], c["b"]) for c in both["comparisons"]}
+    assert ("tools", "no-tools") in pairs or ("no-tools", "tools") in pairs
+    report = (out / "report.html").read_text()
+    assert "random" in report and "oracle" in report
+
+
 def test_cli_eval_rejects_bad_conditions(galaxy_file, tmp_path, capsys):
     from astroreason.cli import main
 
