@@ -261,6 +261,7 @@ def test_openai_chat_policy_with_a_tool_image(vllm_server, tiny_model_dir):
     )["input_ids"]
     ids = ids[0] if isinstance(ids[0], list) else ids
     assert first.prompt_tokens == len(ids)
+    assert first.extra["prompt_token_ids"] == list(ids)  # token for token, not just as many
 
 
 # -- servers of their own: lifecycle ----------------------------------------------------------

@@ -75,6 +75,10 @@ def to_openai_messages(
                 else:
                     blocks.append({"type": "text", "text": b.get("text", "")})
             msg["content"] = blocks
+        elif m.get("tool_calls") and not content:
+            # null, not "": vLLM turns "" into a text part, which Qwen's template renders as an
+            # extra newline before <tool_call> (a prompt transformers never renders)
+            msg["content"] = None
         else:
             msg["content"] = content or ""
         if "tool_calls" in m:
@@ -238,7 +242,10 @@ class OpenAIChatPolicy(Policy):
             token_ids=choice.get("token_ids"),
             logprobs=[float(t["logprob"]) for t in lp] if lp else None,
             latency_s=latency,
-            extra={"finish_reason": choice.get("finish_reason")},
+            extra={
+                "finish_reason": choice.get("finish_reason"),
+                "prompt_token_ids": resp.get("prompt_token_ids"),
+            },
         )
 
     async def _with_retries(self, payload: bytes) -> dict[str, Any]:
