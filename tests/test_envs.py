@@ -103,6 +103,29 @@ def test_oracle_uses_one_tool_call_and_crop_is_on_target(galaxy_file):
     assert (x1 - x0) < 128  # a real zoom, not the whole field
 
 
+@pytest.mark.parametrize("tool", ["crop", "zoom"])
+def test_oracle_on_a_coarse_grid_stays_on_target(galaxy_file, tool):
+    from astroreason.eval.metrics import on_target
+
+    env = gymnasium.make(GALAXY_ID, data=str(galaxy_file), split="all", view_size=64)
+    oracle = OraclePolicy(tool=tool, grid=50)
+    assert oracle.name == f"oracle-{tool}-grid50"
+    for i in range(10):
+        info = run_episode(env, oracle, i)
+        call = info["tool_calls"][0]
+        assert call["name"] == tool and call["ok"] and info["correct"]
+        numbers = call["arguments"]["center" if tool == "zoom" else "bbox_2d"]
+        assert all(v % 50 == 0 for v in numbers), numbers
+        views = info["views"]
+        assert on_target(views[1]["footprint"], info["ground_truth"]["bbox"], views[0]["footprint"])
+        if tool == "crop":  # snapped outward: the box still holds the galaxy
+            x0, y0, x1, y1 = info["views"][1]["footprint"]
+            bx0, by0, bx1, by1 = info["ground_truth"]["bbox"]
+            assert x0 <= bx0 + 1 and y0 <= by0 + 1 and x1 >= bx1 - 1 and y1 >= by1 - 1
+    with pytest.raises(ValueError, match="tool"):
+        OraclePolicy(tool="stretch")
+
+
 def test_conditions_change_only_what_they_should(galaxy_file):
     kw = {"data": str(galaxy_file), "split": "all", "view_size": 64}
     tools = gymnasium.make(GALAXY_ID, condition="tools", **kw)

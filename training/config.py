@@ -25,8 +25,9 @@ from typing import Any
 
 from astroreason.errors import ConfigError
 
-CONDITIONS = ("tools", "no-tools")
-"""Training conditions: the model may call zoom/crop, or must answer from the overview alone."""
+CONDITIONS = ("tools", "no-tools", "no-tools-matched")
+"""Training conditions: the model may call zoom/crop, or must answer from the overview alone (the
+64 px one, or the pixel-matched larger one; see :mod:`astroreason.conditions`)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,16 @@ class TrainConfig:
     sft_episodes: int = 16
     """Oracle episodes (train split) turned into SFT conversations (0: every train row once)."""
 
+    sft_tool: str = "crop"
+    """The tool the SFT teacher (the oracle) calls: ``crop`` (the padded true box) or ``zoom``
+    (its centre at ``sft_zoom_factor``); a zoom needs two numbers where a crop needs four."""
+
+    sft_grid: int = 1
+    """Snap the teacher's coordinates (0-1000) to this grid (1: exact); coarse for tiny models."""
+
+    sft_zoom_factor: float = 3
+    """Magnification of the teacher's zoom calls."""
+
     sft_epochs: float = 1.0
     """Passes over the SFT conversations."""
 
@@ -193,6 +204,10 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     """Reject values no stage can run with; returns ``cfg``."""
     if cfg.condition not in CONDITIONS:
         raise ConfigError(f"condition: {cfg.condition!r}; choose one of {', '.join(CONDITIONS)}")
+    if cfg.sft_tool not in ("crop", "zoom"):
+        raise ConfigError(f"sft_tool: {cfg.sft_tool!r}; choose crop or zoom")
+    if not 1 <= cfg.sft_grid <= 500:
+        raise ConfigError(f"sft_grid: {cfg.sft_grid}; must be in 1..500")
     if cfg.vllm_mode not in ("colocate", "server"):
         raise ConfigError(f"vllm_mode: {cfg.vllm_mode!r}; choose colocate or server")
     if cfg.num_generations < 2:

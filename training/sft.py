@@ -74,7 +74,7 @@ def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
 def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str, Any]]]:
     """``cfg.sft_episodes`` oracle conversations (env messages) on the train split (0: every row)."""
     env = make_galaxy_env(source or cfg.data, "train", cfg.condition, **env_options(cfg))
-    policy = OraclePolicy()
+    policy = OraclePolicy(tool=cfg.sft_tool, grid=cfg.sft_grid, zoom_factor=cfg.sft_zoom_factor)
     n_rows = len(env.unwrapped.rows)
     episodes = []
     for k in range(cfg.sft_episodes or n_rows):

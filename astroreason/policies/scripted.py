@@ -76,11 +76,26 @@ def _random_args(name: str, rng: np.random.Generator, info: dict[str, Any]) -> d
 
 
 class OraclePolicy(Policy):
-    """Looks at the ground-truth evidence once (when tools exist), then answers correctly."""
+    """Looks at the ground-truth evidence once (when tools exist), then answers correctly.
 
-    def __init__(self, pad: float = 0.15):
-        self.pad = pad
-        self.name = "oracle"
+    Args:
+        pad: Margin added around the ground-truth box, as a fraction of its size.
+        tool: ``crop`` (the padded box) or ``zoom`` (its centre, ``zoom_factor``) for galaxies.
+        grid: Snap coordinates (0-1000) to multiples of ``grid``: crop boxes outward, zoom centres
+            to the nearest. 1 keeps them exact; a coarse grid gives a small model fewer digits
+            to learn when its SFT data comes from this policy.
+        zoom_factor: Magnification of ``zoom`` calls.
+    """
+
+    def __init__(
+        self, pad: float = 0.15, tool: str = "crop", grid: int = 1, zoom_factor: float = 3
+    ):
+        if tool not in ("crop", "zoom"):
+            raise ValueError(f"tool: {tool!r}; choose crop or zoom")
+        if not 1 <= grid <= 500:
+            raise ValueError(f"grid: {grid}; must be in 1..500")
+        self.pad, self.tool, self.grid, self.zoom_factor = pad, tool, int(grid), zoom_factor
+        self.name = "oracle" if (tool, grid) == ("crop", 1) else f"oracle-{tool}-grid{grid}"
 
     async def act(self, info: dict[str, Any]) -> PolicyReply:
         """One tool call on the evidence, then the right answer."""
@@ -88,7 +103,10 @@ class OraclePolicy(Policy):
         names = _tool_names(info)
         ok_calls = [c for c in info.get("tool_calls", []) if c.get("ok")]
         if names and not ok_calls and _calls_made(info) == 0:
-            if "crop" in names and gt.get("bbox") is not None:
+            if self.tool in names and gt.get("bbox") is not None:
+                if self.tool == "zoom":
+                    args = {"center": self.zoom_center(info), "factor": self.zoom_factor}
+                    return PolicyReply(format_tool_call("zoom", args))
                 return PolicyReply(format_tool_call("crop", {"bbox_2d": self.crop_box(info)}))
             if "spectrum_window" in names and gt.get("key_window") is not None:
                 lo, hi = gt["key_window"]
@@ -96,15 +114,28 @@ class OraclePolicy(Policy):
                 return PolicyReply(format_tool_call("spectrum_window", args))
         return PolicyReply(format_answer(gt["class_name"]))
 
-    def crop_box(self, info: dict[str, Any]) -> list[int]:
-        """The ground-truth box (source pixels), padded, in 0-1000 coordinates of image 0."""
+    def _to_view(self, info: dict[str, Any]) -> tuple[list[float], float, float, float, float]:
+        """The ground-truth box and the scale from source pixels to 0-1000 of image 0."""
         x0, y0, x1, y1 = info["ground_truth"]["bbox"]
         fx0, fy0, fx1, fy1 = info["views"][0]["footprint"]
+        return [x0, y0, x1, y1], fx0, fy0, 1000.0 / (fx1 - fx0), 1000.0 / (fy1 - fy0)
+
+    def crop_box(self, info: dict[str, Any]) -> list[int]:
+        """The ground-truth box (source pixels), padded, in 0-1000 coordinates of image 0."""
+        (x0, y0, x1, y1), fx0, fy0, sx, sy = self._to_view(info)
         pw, ph = (x1 - x0) * self.pad, (y1 - y0) * self.pad
         box = [x0 - pw, y0 - ph, x1 + pw, y1 + ph]
-        sx, sy = 1000.0 / (fx1 - fx0), 1000.0 / (fy1 - fy0)
-        nx0 = int(np.clip((box[0] - fx0) * sx, 0, 999))
-        ny0 = int(np.clip((box[1] - fy0) * sy, 0, 999))
-        nx1 = int(np.clip(np.ceil((box[2] - fx0) * sx), nx0 + 1, 1000))
-        ny1 = int(np.clip(np.ceil((box[3] - fy0) * sy), ny0 + 1, 1000))
+        g = self.grid
+        nx0 = int(np.clip(np.floor((box[0] - fx0) * sx / g) * g, 0, 999))
+        ny0 = int(np.clip(np.floor((box[1] - fy0) * sy / g) * g, 0, 999))
+        nx1 = int(np.clip(np.ceil((box[2] - fx0) * sx / g) * g, nx0 + 1, 1000))
+        ny1 = int(np.clip(np.ceil((box[3] - fy0) * sy / g) * g, ny0 + 1, 1000))
         return [nx0, ny0, nx1, ny1]
+
+    def zoom_center(self, info: dict[str, Any]) -> list[int]:
+        """The ground-truth box's centre in 0-1000 coordinates of image 0, on the grid."""
+        (x0, y0, x1, y1), fx0, fy0, sx, sy = self._to_view(info)
+        g = self.grid
+        cx = int(np.clip(round(((x0 + x1) / 2 - fx0) * sx / g) * g, 0, 1000))
+        cy = int(np.clip(round(((y0 + y1) / 2 - fy0) * sy / g) * g, 0, 1000))
+        return [cx, cy]
