@@ -1,4 +1,4 @@
-"""The ``astroreason`` command line: the only module that wires every layer together.
+"""The ``astroreason`` command line: with the demo pipeline it runs, where every layer meets.
 
 User mistakes (bad files, bad options) print one line naming the file, the field and the problem and exit
 with status 2; ``--debug`` shows the traceback instead.
@@ -275,97 +275,39 @@ def demo(
     out: Annotated[
         Path, typer.Option(help="Demo folder (data, model, runs); reruns resume.")
     ] = Path("runs/demo"),
-    n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 400,
+    n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 2000,
     view_size: Annotated[int, typer.Option(help="View side in pixels.")] = 64,
+    sft_epochs: Annotated[
+        float | None, typer.Option(help="SFT passes over the train split (default: tiny-cpu's).")
+    ] = None,
+    grpo_steps: Annotated[
+        int | None,
+        typer.Option(help="GRPO steps per arm after SFT (0: none; default: tiny-cpu's)."),
+    ] = None,
+    episodes: Annotated[
+        int | None, typer.Option(help="Test episodes per condition (default: the split once).")
+    ] = None,
 ) -> None:
-    """Run the embedded default on CPU: synthetic galaxies, audit, tiny Qwen3-VL served by vLLM, rollouts.
+    """Train and evaluate a tiny agent on CPU: synthetic galaxies, SFT + GRPO, vLLM, report.
 
-    Steps: generate a synthetic Galaxy10-format set, audit it for label leaks, make the persisted split,
-    build the tiny Qwen3-VL offline, bound the task with scripted policies (oracle, random, majority),
-    then serve the tiny model with vLLM on CPU and run it on the held-out split with and without
-    tools. Training (SFT + GRPO) and the evaluation report join this pipeline as they land.
+    Stages (each resumes when rerun): synthetic Galaxy10-format data, leakage audit and split; the
+    tiny Qwen3-VL built offline; SFT then GRPO for the tools arm and the same training for the
+    no-tools and no-tools-matched ablations; every arm served by vLLM on CPU and evaluated on the
+    held-out test split (tools, no-tools, no-tools-matched, blank-tools, blind); the report with
+    paired tests and skeptic checks, and the trace viewer.
     """
-    from rich.console import Console
-    from rich.table import Table
+    from astroreason.demo import DemoConfig, run_demo
 
-    from astroreason.data import open_source
-    from astroreason.data.audit import audit_source, print_report
-    from astroreason.data.splits import SplitConfig, load_or_create_split
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
-    from astroreason.models.serving import ServeConfig, VLLMServer
-    from astroreason.models.tiny import build_tiny_model
-    from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
-    from astroreason.rollout import RolloutConfig, run_rollouts
-    from astroreason.traces import read_traces
-
-    console = Console()
-    out.mkdir(parents=True, exist_ok=True)
-    data = out / "data" / "galaxies.h5"
-    if not data.exists():
-        console.rule("1. synthetic galaxies")
-        data.parent.mkdir(parents=True, exist_ok=True)
-        write_galaxy_file(data, GalaxySynthConfig(n=n, size=256, seed=0), progress=True)
-    console.rule("2. leakage audit and split")
-    source = open_source(data)
-    print_report(audit_source(source), console=console)
-    console.print(load_or_create_split(source, SplitConfig(seed=0)).summary())
-    console.rule("3. tiny Qwen3-VL (offline)")
-    model = build_tiny_model(out / "tiny-model")
-    console.print(f"model in {model}")
-
-    results = []
-
-    def run(policy, condition: str, name: str) -> None:
-        opts = {"view_size": view_size}
-        make, probe = _env_factory("galaxy", data, "test", condition, opts)
-        run_dir = out / "rollouts" / f"{name}-{condition}"
-        run_rollouts(
-            make, policy, run_dir, RolloutConfig(concurrency=8), run_meta={"data": str(data)}
+    run_demo(
+        DemoConfig(
+            out=out,
+            n_galaxies=n,
+            view_size=view_size,
+            sft_epochs=sft_epochs,
+            grpo_steps=grpo_steps,
+            eval_episodes=episodes,
         )
-        recs = list(read_traces(run_dir))
-        k = max(len(recs), 1)
-        results.append(
-            (
-                name,
-                condition,
-                len(recs),
-                sum(r["correct"] for r in recs) / k,
-                sum(r["metrics"]["invalid_actions"] > 0 for r in recs) / k,
-                sum(r["metrics"]["tool_calls"] for r in recs) / k,
-                str(run_dir),
-            )
-        )
-
-    console.rule("4. scripted bounds on the test split")
-    for kind in ("oracle", "random", "majority"):
-        make, probe = _env_factory("galaxy", data, "test", "tools", {"view_size": view_size})
-        run(_policy(kind, None, None, None, probe, 0), "tools", kind)
-    console.rule(
-        "5. the tiny model, served by vLLM on CPU (untrained until the training issue lands)"
     )
-    cfg = ServeConfig(model=str(model), served_model_name="tiny", max_model_len=4096)
-    with VLLMServer(cfg) as server:
-        for condition in ("tools", "no-tools"):
-            pol = OpenAIChatPolicy(
-                server.base_url,
-                "tiny",
-                sampling=SamplingConfig(temperature=1.0, max_tokens=48, seed=0),
-            )
-            run(pol, condition, "tiny")
-    table = Table(title="AstroReason demo: held-out synthetic galaxies")
-    for col in (
-        "policy",
-        "condition",
-        "episodes",
-        "accuracy",
-        "invalid-action rate",
-        "tools/ep",
-        "traces",
-    ):
-        table.add_column(col)
-    for name, cond, k, acc, inv, tpe, path in results:
-        table.add_row(name, cond, str(k), f"{acc:.3f}", f"{inv:.3f}", f"{tpe:.2f}", path)
-    console.print(table)
 
 
 @app.command("eval")

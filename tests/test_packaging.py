@@ -35,7 +35,9 @@ def imports_of(path: Path):
 
 def layer_files(layer):
     if layer == "core":
-        return [p for p in (ROOT / "astroreason").rglob("*.py") if p.name != "cli.py"]
+        # the CLI and the demo pipeline it runs are where every layer meets
+        wiring = {ROOT / "astroreason" / "cli.py", ROOT / "astroreason" / "demo.py"}
+        return [p for p in (ROOT / "astroreason").rglob("*.py") if p not in wiring]
     return list(LAYERS[layer].rglob("*.py"))
 
 

@@ -1,0 +1,208 @@
+"""The embedded default end to end: ``astroreason demo`` / ``make demo``, on CPU, nothing downloaded.
+
+Stages, each skipped when its output is already complete (a rerun resumes where it stopped):
+
+1. ``data/galaxies.h5``: synthetic Galaxy10-format galaxies (GalSim), then the leakage audit and
+   the persisted train/val/test split.
+2. ``tiny-model/``: the tiny Qwen3-VL, built offline.
+3. ``train-tools/`` and ``train-no-tools/`` (and ``train-no-tools-matched/``): the same training
+   for each arm: SFT warm start on oracle conversations of the train split, then GRPO through the
+   environment, same budget. The tools arm learns to crop; the ablations answer from the overview
+   (64 px, or the pixel-matched 128 px overview).
+4. ``eval/``: every arm served by vLLM on CPU (one server at a time), every condition on the
+   held-out test split (the tools model also in ``blank-tools`` and ``blind``), then the report
+   with paired tests and skeptic checks and the trace viewer.
+
+This module wires every layer (data, models, training, evaluation), like the CLI that runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ARMS = ("tools", "no-tools", "no-tools-matched")
+"""Training arms: the condition each model is trained in."""
+
+EVAL_CONDITIONS = {
+    "tools": ("tools", "blank-tools", "blind"),
+    "no-tools": ("no-tools",),
+    "no-tools-matched": ("no-tools-matched",),
+}
+"""Which conditions each arm's model is evaluated in."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What ``astroreason demo`` runs; training settings come from the ``tiny-cpu`` config."""
+
+    out: Path = Path("runs/demo")
+    """Demo folder: data, model, training runs, evaluation."""
+
+    n_galaxies: int = 2000
+    """Synthetic galaxies (70/15/15 train/val/test split)."""
+
+    view_size: int = 64
+    """Side of the overview and of every tool view, in pixels."""
+
+    sft_epochs: float | None = None
+    """SFT passes over the train split (None: ``tiny-cpu``'s)."""
+
+    grpo_steps: int | None = None
+    """GRPO optimizer steps per arm after SFT (None: ``tiny-cpu``'s; 0: SFT only)."""
+
+    eval_episodes: int | None = None
+    """Test episodes per condition (None: the test split once)."""
+
+    max_tokens: int = 48
+    """Tokens per reply at most, in evaluation."""
+
+    seed: int = 0
+    """Seed of the data, the model, training and evaluation."""
+
+
+def train_config(cfg: DemoConfig, arm: str):
+    """The ``TrainConfig`` of one arm: ``tiny-cpu`` with the demo's paths, condition and budget."""
+    from astroreason.training.config import load_config
+
+    base = load_config("tiny-cpu")
+    changes: dict[str, Any] = {
+        "model": str(cfg.out / "tiny-model"),
+        "data": str(cfg.out / "data" / "galaxies.h5"),
+        "output_dir": str(cfg.out / f"train-{arm}"),
+        "bootstrap_tiny": False,
+        "condition": arm,
+        "view_size": cfg.view_size,
+        "seed": cfg.seed,
+    }
+    if cfg.sft_epochs is not None:
+        changes["sft_epochs"] = cfg.sft_epochs
+    if cfg.grpo_steps is not None:
+        changes["max_steps"] = cfg.grpo_steps
+    return dataclasses.replace(base, **changes)
+
+
+def env_options(tcfg: Any) -> dict[str, Any]:
+    """Evaluation env settings: the ones the arm was trained with."""
+    return {
+        "view_size": tcfg.view_size,
+        "max_turns": tcfg.max_turns,
+        "max_tool_calls": tcfg.max_tool_calls,
+    }
+
+
+def _done(folder: Path) -> bool:
+    return (folder / "config.json").is_file()
+
+
+def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, Any]:
+    """Run every stage (module docstring); returns the evaluation's metrics."""
+    from rich.console import Console
+
+    from astroreason.data import open_source
+    from astroreason.data.audit import audit_source, print_report
+    from astroreason.data.splits import SplitConfig, load_or_create_split
+    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.models.tiny import build_tiny_model
+    from astroreason.training.grpo import run_grpo
+    from astroreason.training.sft import run_sft
+
+    console = console or Console()
+    t0 = time.perf_counter()
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data" / "galaxies.h5"
+    console.rule("1. synthetic galaxies, leakage audit, split")
+    if not data.exists():
+        data.parent.mkdir(parents=True, exist_ok=True)
+        write_galaxy_file(
+            data, GalaxySynthConfig(n=cfg.n_galaxies, size=256, seed=cfg.seed), progress=True
+        )
+    source = open_source(data)
+    print_report(audit_source(source), console=console)
+    console.print(load_or_create_split(source, SplitConfig(seed=0)).summary())
+
+    console.rule("2. tiny Qwen3-VL (offline)")
+    model = build_tiny_model(out / "tiny-model", seed=cfg.seed)
+    console.print(f"model in {model}")
+
+    finals = {}
+    for k, arm in enumerate(ARMS):
+        tcfg = train_config(cfg, arm)
+        console.rule(f"3.{k + 1} training the {arm} arm: SFT then GRPO ({tcfg.output_dir})")
+        if not _done(tcfg.sft_dir):
+            run_sft(tcfg, command=f"astroreason demo (arm {arm}, SFT)")
+        else:
+            console.print(f"SFT done before: {tcfg.sft_dir}")
+        final = tcfg.sft_dir
+        if tcfg.max_steps > 0:
+            if not _done(tcfg.grpo_dir):
+                run_grpo(tcfg, command=f"astroreason demo (arm {arm}, GRPO)")
+            else:
+                console.print(f"GRPO done before: {tcfg.grpo_dir}")
+            final = tcfg.grpo_dir
+        finals[arm] = final
+
+    console.rule("4. evaluation on the held-out test split, served by vLLM on CPU")
+    metrics = evaluate_arms(cfg, finals, console)
+    minutes = (time.perf_counter() - t0) / 60
+    console.print(f"demo finished in {minutes:.1f} min")
+    console.print(f"report:  {out / 'eval' / 'report.html'}")
+    console.print(f"traces:  {out / 'eval' / 'traces.html'}")
+    console.print(f"training logs: {out}/train-*/experiment_log.md (TensorBoard: same folders)")
+    return metrics
+
+
+def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dict[str, Any]:
+    """Serve each arm's final model with vLLM and evaluate it in its conditions, into one report.
+
+    An arm whose conditions are all on disk already is not served again (a rerun only rewrites
+    the report).
+    """
+    from astroreason.cli import _env_factory
+    from astroreason.eval.evaluate import EvalConfig, evaluate, summarize
+    from astroreason.models.serving import ServeConfig, VLLMServer
+    from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
+    from astroreason.traces import TRACES_FILE, read_traces
+
+    data = cfg.out / "data" / "galaxies.h5"
+    run_dir = cfg.out / "eval"
+    sampling = SamplingConfig(temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed)
+
+    opts = env_options(train_config(cfg, "tools"))  # every arm shares these settings
+
+    def make_env_factory(condition: str):
+        return _env_factory("galaxy", data, "test", condition, opts)[0]
+
+    def complete(condition: str) -> bool:
+        env = make_env_factory(condition)()
+        planned = cfg.eval_episodes or len(env.unwrapped.rows)
+        env.close()
+        folder = run_dir / condition
+        return (folder / TRACES_FILE).exists() and len(list(read_traces(folder))) >= planned
+
+    all_conds = tuple(c for arm in finals for c in EVAL_CONDITIONS[arm])
+    ecfg = EvalConfig(conditions=all_conds, episodes=cfg.eval_episodes, seed=cfg.seed)
+    for arm, model_dir in finals.items():
+        conds = EVAL_CONDITIONS[arm]
+        if all(complete(c) for c in conds):
+            console.print(f"{arm} model: {', '.join(conds)} evaluated before")
+            continue
+        name = f"{arm}-model"
+        serve = ServeConfig(model=str(model_dir), served_model_name=name, max_model_len=4096)
+        console.print(f"[bold]{arm}[/] model {model_dir}: conditions {', '.join(conds)}")
+        with VLLMServer(serve) as server:
+            policy = OpenAIChatPolicy(server.base_url, name, sampling=sampling)
+            evaluate(
+                make_env_factory,
+                lambda policy=policy: policy,
+                run_dir,
+                dataclasses.replace(ecfg, conditions=conds),
+                data=str(data),
+                run_meta={"model": str(model_dir), "data": str(data)},
+                console=console,
+            )
+    return summarize(run_dir, make_env_factory(all_conds[0]), ecfg, data=str(data), console=console)
