@@ -334,12 +334,14 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
 def test_alarm_checks_fire_on_planted_failures_and_stay_quiet_otherwise():
     steps = list(range(1, 41))
     normal = [2.0 * 0.99**s + 0.05 * math.sin(s) for s in steps]
-    collapsing = [2.0] * 10 + [0.15] * 30
+    collapsing = [2.0] * 10 + [0.05] * 30
+    format_learnt = [7.0] * 3 + [0.5] * 37  # x14 within the window, but the answer stays uncertain
+    assert check_loss_collapse(steps, format_learnt) is None
     assert check_loss_collapse(steps, normal) is None
     assert "collapsed" in check_loss_collapse(steps, collapsing)
     slow = [2.0 * 0.9**s for s in steps]  # x10 only over ~22 steps: too fast -> alarm
-    assert check_loss_collapse(steps, slow, window=30) is not None
-    assert check_loss_collapse(steps, slow, window=5) is None
+    assert check_loss_collapse(steps, slow, factor=10, window=30) is not None
+    assert check_loss_collapse(steps, slow, factor=10, window=5) is None
     assert check_loss_collapse([1, 2], [0.01, -0.02]) is None  # GRPO-like losses near 0
     assert check_accuracy_ceiling(0.97, 0.90) is not None
     assert check_accuracy_ceiling(0.42, 0.90) is None
@@ -347,6 +349,63 @@ def test_alarm_checks_fire_on_planted_failures_and_stay_quiet_otherwise():
     assert check_tool_collapse([1.2, 1.0, 0.0, 1.0, 0.8, 1.1]) is None
     assert check_invalid_rise([0.05, 0.1, 0.05, 0.4, 0.5, 0.6]) is not None
     assert check_invalid_rise([0.3, 0.2, 0.25, 0.2, 0.3, 0.25]) is None
+
+
+def _leak_the_label(dataset):
+    """A planted leak: the user turn names the class (the overnight row-index bug, made obvious)."""
+
+    def plant(row):
+        answer = row["messages"][-1]["content"][0]["text"]  # <answer>CLASS</answer>
+        user = row["messages"][1]
+        for block in user["content"]:
+            if block["type"] == "text" and block["text"]:
+                block["text"] += f" Catalogue: {answer}"
+        return row
+
+    return dataset.map(plant)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leak, epochs", [(False, 8.0), (True, 20.0)])
+def test_real_sft_run_alarms_on_a_label_leak(tmp_path, galaxy_file, tiny_model_dir, leak, epochs):
+    """Real SFT of the tiny model (no-tools arm, 40 train rows): a prompt that names the class
+    takes the loss from its ~0.45 plateau to below 0.1 and the monitor says so; honest prompts
+    level off at the plateau and stay quiet. (Run long enough, honest SFT on 40 rows memorises
+    them and the same alarm fires: it says "memorising, a leak, or a broken mask".)"""
+    from astroreason.training import sft
+
+    cfg = _cfg(
+        tmp_path,
+        galaxy_file,
+        tiny_model_dir,
+        condition="no-tools",
+        sft_episodes=0,
+        sft_epochs=epochs,
+        sft_learning_rate=3e-3,
+        per_device_batch_size=4,
+        logging_steps=2,
+    )
+    honest = sft.oracle_dataset
+    if leak:  # fault injection: only the data changes; trainer, monitor and alarm are the real ones
+        import unittest.mock
+
+        patch = unittest.mock.patch.object(
+            sft, "oracle_dataset", lambda c, s=None: _leak_the_label(honest(c, s))
+        )
+    else:
+        import contextlib
+
+        patch = contextlib.nullcontext()
+    with patch:
+        summary = sft.run_sft(cfg, command="pytest")
+    log = (tmp_path / "run" / "experiment_log.md").read_text()
+    alarms = tmp_path / "run" / "sft" / "alarms.log"
+    if leak:
+        assert "loss collapsed" in alarms.read_text(), summary
+        assert "loss collapsed" in log
+    else:
+        assert not alarms.exists(), alarms.read_text()
+        assert "- alarms: none" in log
 
 
 def test_monitor_writes_alarms_and_stops_on_budget(tmp_path, capsys):

@@ -167,11 +167,14 @@ class TrainConfig:
     acc_ceiling: float = 0.90
     """Validation accuracy above this raises an alarm (leakage or a too easy set)."""
 
-    loss_collapse_factor: float = 10.0
+    loss_collapse_factor: float = 4.0
     """Alarm when the loss falls by this factor ..."""
 
-    loss_collapse_window: int = 30
-    """... within this many steps."""
+    loss_collapse_window: int = 100
+    """... within this many steps ..."""
+
+    loss_collapse_floor: float = 0.1
+    """... to below this value (per-token loss; the answer of an honest 10-class task stays above)."""
 
     invalid_rise: float = 0.25
     """Alarm when the invalid-action rate of recent logs exceeds the first logs' by this much."""
