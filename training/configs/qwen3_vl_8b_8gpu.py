@@ -18,35 +18,23 @@ Launch, on one 8-GPU node::
 not need the vLLM server.
 """
 
-from astroreason.training.config import TrainConfig
+import dataclasses
 
-CONFIG = TrainConfig(
+from astroreason.training.configs.qwen3_vl_2b_1gpu import CONFIG as ONE_GPU
+
+# The 2B single-GPU recipe, scaled: bigger model and data, vLLM as a separate server, longer budget.
+CONFIG = dataclasses.replace(
+    ONE_GPU,
     model="Qwen/Qwen3-VL-8B-Instruct",
     data="data/Galaxy10_DECals.h5",
     output_dir="runs/qwen3_vl_8b_8gpu",
-    view_size=256,
-    max_turns=4,
-    max_tool_calls=3,
     max_steps=1000,
-    learning_rate=1e-6,
-    per_device_batch_size=8,
     gradient_accumulation_steps=8,
-    num_generations=8,
     max_completion_length=4096,
-    temperature=1.0,
-    use_vllm=True,
     vllm_mode="server",
     vllm_server_base_url="http://127.0.0.1:8000",
-    bf16=True,
-    use_cpu=False,
-    gradient_checkpointing=True,
     sft_episodes=8000,
-    sft_epochs=1.0,
-    sft_learning_rate=1e-5,
-    save_steps=50,
-    val_every=50,
     val_episodes=256,
-    val_max_new_tokens=256,
     max_wall_s=24 * 3600.0,
     max_generated_tokens=2_000_000_000,
 )
