@@ -168,6 +168,25 @@ def serve(
     raise typer.Exit(serve_forever(cfg))
 
 
+# Options shared by `rollout` and `eval` (one declaration, one help text).
+DataOpt = Annotated[Path, typer.Option(help="Data file or folder.")]
+EnvOpt = Annotated[str, typer.Option(help="galaxy or spectrum.")]
+SplitOpt = Annotated[str, typer.Option(help="train, val, test or all.")]
+PolicyOpt = Annotated[str, typer.Option(help="openai, transformers, oracle, random or majority.")]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
+]
+ModelOpt = Annotated[str | None, typer.Option(help="Served model name, or a local folder.")]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Episodes in flight at once.")]
+MaxTurnsOpt = Annotated[
+    int | None, typer.Option(help="Replies per episode (env default if unset).")
+]
+ViewSizeOpt = Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")]
+TaskOpt = Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")]
+TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
+
+
 def _env_factory(env: str, data: Path, split: str, condition: str, options: dict):
     """A zero-argument factory of the requested environment (the CLI is where layers meet)."""
     import gymnasium
@@ -226,31 +245,25 @@ def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe,
 
 @app.command("rollout")
 def rollout(
-    data: Annotated[Path, typer.Option(help="Data file or folder.")],
+    data: DataOpt,
     out: Annotated[Path, typer.Option(help="Run folder (traces.jsonl and images); reruns resume.")],
-    env: Annotated[str, typer.Option(help="galaxy or spectrum.")] = "galaxy",
-    split: Annotated[str, typer.Option(help="train, val, test or all.")] = "test",
-    policy: Annotated[
-        str, typer.Option(help="openai, transformers, oracle, random or majority.")
-    ] = "openai",
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Served model name, or a local folder.")] = None,
+    env: EnvOpt = "galaxy",
+    split: SplitOpt = "test",
+    policy: PolicyOpt = "openai",
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
     condition: Annotated[
         str, typer.Option(help="tools, no-tools, no-tools-matched, blank-tools, blind.")
     ] = "tools",
     episodes: Annotated[
         int | None, typer.Option(help="Episodes in all (default: the split once).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Episodes in flight at once.")] = 8,
-    max_turns: Annotated[
-        int | None, typer.Option(help="Replies per episode (env default if unset).")
-    ] = None,
-    view_size: Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")] = None,
-    task: Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per reply at most.")] = 256,
+    concurrency: ConcurrencyOpt = 8,
+    max_turns: MaxTurnsOpt = None,
+    view_size: ViewSizeOpt = None,
+    task: TaskOpt = None,
+    temperature: TemperatureOpt = 0.7,
+    max_tokens: MaxTokensOpt = 256,
     seed: Annotated[int, typer.Option(help="Seed of resets and sampling.")] = 0,
 ) -> None:
     """Run multi-turn episodes of a policy in an environment and write traces (resumable)."""
@@ -312,33 +325,27 @@ def demo(
 
 @app.command("eval")
 def eval_(
-    data: Annotated[Path, typer.Option(help="Data file or folder.")],
+    data: DataOpt,
     out: Annotated[
         Path, typer.Option(help="Run folder: one subfolder per condition, reports; reruns resume.")
     ],
-    env: Annotated[str, typer.Option(help="galaxy or spectrum.")] = "galaxy",
-    split: Annotated[str, typer.Option(help="train, val, test or all.")] = "test",
-    policy: Annotated[
-        str, typer.Option(help="openai, transformers, oracle, random or majority.")
-    ] = "openai",
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Served model name, or a local folder.")] = None,
+    env: EnvOpt = "galaxy",
+    split: SplitOpt = "test",
+    policy: PolicyOpt = "openai",
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
     conditions: Annotated[
         str, typer.Option(help="Comma-separated conditions, in report order.")
     ] = "tools,no-tools,no-tools-matched,blank-tools,blind",
     episodes: Annotated[
         int | None, typer.Option(help="Episodes per condition (default: the split once).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Episodes in flight at once.")] = 8,
-    max_turns: Annotated[
-        int | None, typer.Option(help="Replies per episode (env default if unset).")
-    ] = None,
-    view_size: Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")] = None,
-    task: Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per reply at most.")] = 256,
+    concurrency: ConcurrencyOpt = 8,
+    max_turns: MaxTurnsOpt = None,
+    view_size: ViewSizeOpt = None,
+    task: TaskOpt = None,
+    temperature: TemperatureOpt = 0.7,
+    max_tokens: MaxTokensOpt = 256,
     seed: Annotated[int, typer.Option(help="Seed of resets, sampling and bootstrap.")] = 0,
     human_ceiling: Annotated[
         float, typer.Option(help="Accuracy above which a result is an alarm.")
