@@ -163,7 +163,7 @@ def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dic
     the report).
     """
     from astroreason.cli import _env_factory
-    from astroreason.eval.evaluate import EvalConfig, evaluate, summarize
+    from astroreason.eval.evaluate import EvalConfig, run_conditions, summarize
     from astroreason.models.serving import ServeConfig, VLLMServer
     from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
     from astroreason.traces import TRACES_FILE, read_traces
@@ -196,13 +196,11 @@ def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dic
         console.print(f"[bold]{arm}[/] model {model_dir}: conditions {', '.join(conds)}")
         with VLLMServer(serve) as server:
             policy = OpenAIChatPolicy(server.base_url, name, sampling=sampling)
-            evaluate(
+            run_conditions(
                 make_env_factory,
                 lambda policy=policy: policy,
                 run_dir,
                 dataclasses.replace(ecfg, conditions=conds),
-                data=str(data),
                 run_meta={"model": str(model_dir), "data": str(data)},
-                console=console,
             )
     return summarize(run_dir, make_env_factory(all_conds[0]), ecfg, data=str(data), console=console)

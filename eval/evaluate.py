@@ -136,16 +136,8 @@ def evaluate(
     Returns:
         The contents of metrics.json.
     """
-    console = console or _console()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rcfg = RolloutConfig(
-        episodes=cfg.episodes, concurrency=cfg.concurrency, seed=cfg.seed, progress=cfg.progress
-    )
     t0 = time.perf_counter()
-    for cond in cfg.conditions:
-        policy = make_policy()
-        run_rollouts(make_env_factory(cond), policy, run_dir / cond, rcfg, run_meta=run_meta)
+    run_conditions(make_env_factory, make_policy, run_dir, cfg, run_meta=run_meta)
     return summarize(
         run_dir,
         make_env_factory(cfg.conditions[0]),
@@ -155,6 +147,28 @@ def evaluate(
         console=console,
         eval_s=time.perf_counter() - t0,
     )
+
+
+def run_conditions(
+    make_env_factory: Callable[[str], Callable[[], Any]],
+    make_policy: Callable[[], Any],
+    run_dir: str | Path,
+    cfg: EvalConfig = EvalConfig(),
+    *,
+    run_meta: dict[str, Any] | None = None,
+) -> None:
+    """The episodes of every condition of ``cfg`` into ``run_dir/<condition>/`` (resumable), no pages.
+
+    :func:`evaluate` is this followed by :func:`summarize`; an evaluation built in steps (one model
+    per step) calls this per step and :func:`summarize` once.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rcfg = RolloutConfig(
+        episodes=cfg.episodes, concurrency=cfg.concurrency, seed=cfg.seed, progress=cfg.progress
+    )
+    for cond in cfg.conditions:
+        run_rollouts(make_env_factory(cond), make_policy(), run_dir / cond, rcfg, run_meta=run_meta)
 
 
 def summarize(
