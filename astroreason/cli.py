@@ -182,6 +182,10 @@ MaxTurnsOpt = Annotated[
     int | None, typer.Option(help="Replies per episode (env default if unset).")
 ]
 ViewSizeOpt = Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")]
+MaxToolCallsOpt = Annotated[
+    int | None,
+    typer.Option(help="Tool calls allowed per episode; also sizes no-tools-matched (env default 3)."),
+]
 TaskOpt = Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")]
 TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
@@ -260,6 +264,7 @@ def rollout(
     ] = None,
     concurrency: ConcurrencyOpt = 8,
     max_turns: MaxTurnsOpt = None,
+    max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
     task: TaskOpt = None,
     temperature: TemperatureOpt = 0.7,
@@ -270,7 +275,12 @@ def rollout(
     from astroreason.policies.openai_chat import SamplingConfig
     from astroreason.rollout import RolloutConfig, run_rollouts
 
-    opts = {"max_turns": max_turns, "view_size": view_size, "task": task}
+    opts = {
+        "max_turns": max_turns,
+        "max_tool_calls": max_tool_calls,
+        "view_size": view_size,
+        "task": task,
+    }
     make, probe = _env_factory(env, data, split, condition, opts)
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
@@ -342,6 +352,7 @@ def eval_(
     ] = None,
     concurrency: ConcurrencyOpt = 8,
     max_turns: MaxTurnsOpt = None,
+    max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
     task: TaskOpt = None,
     temperature: TemperatureOpt = 0.7,
@@ -365,7 +376,12 @@ def eval_(
         human_ceiling=human_ceiling,
         audit=audit,
     )
-    opts = {"max_turns": max_turns, "view_size": view_size, "task": task}
+    opts = {
+        "max_turns": max_turns,
+        "max_tool_calls": max_tool_calls,
+        "view_size": view_size,
+        "task": task,
+    }
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
 
     def make_env_factory(condition: str):

@@ -177,6 +177,24 @@ def test_cli_rollout_and_bad_input(galaxy_file, tmp_path, capsys):
         ]
     )
     assert len(ids(tmp_path / "r")) == 3
+    assert all(t["metrics"]["invalid_actions"] == 0 for t in read_traces(tmp_path / "r"))
+    # --max-tool-calls reaches the env: the oracle's one zoom is then over the limit
+    main(
+        [
+            "rollout",
+            "--data",
+            str(galaxy_file),
+            "--out",
+            str(tmp_path / "r0"),
+            "--policy",
+            "oracle",
+            "--episodes",
+            "3",
+            "--max-tool-calls",
+            "0",
+        ]
+    )
+    assert all(t["metrics"]["invalid_actions"] >= 1 for t in read_traces(tmp_path / "r0"))
     for args, needle in (
         (["--data", str(tmp_path / "missing.h5")], "no such file"),
         (["--data", str(galaxy_file), "--condition", "peek"], "unknown 'peek'"),
