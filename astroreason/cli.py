@@ -184,7 +184,9 @@ MaxTurnsOpt = Annotated[
 ViewSizeOpt = Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")]
 MaxToolCallsOpt = Annotated[
     int | None,
-    typer.Option(help="Tool calls allowed per episode; also sizes no-tools-matched (env default 3)."),
+    typer.Option(
+        help="Tool calls allowed per episode; also sizes no-tools-matched (env default 3)."
+    ),
 ]
 TaskOpt = Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")]
 TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
