@@ -239,9 +239,9 @@ def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe,
         return RandomPolicy(seed=seed)
     if kind == "majority":
         u = probe.unwrapped
-        from astroreason.data.splits import SplitConfig, load_or_create_split
+        from astroreason.data.splits import split_for
 
-        sp = load_or_create_split(u.source, SplitConfig(seed=u.cfg.split_seed))
+        sp = split_for(u.source, u.cfg.split_seed)
         train = u.source.labels()[sp.rows("train")]
         return MajorityPolicy(int(np.bincount(train).argmax()))
     raise ConfigError(

@@ -25,7 +25,7 @@ from gymnasium import spaces
 
 from astroreason.conditions import TOOL_CONDITIONS, check_condition
 from astroreason.data import SampleSource, open_source
-from astroreason.data.splits import SplitConfig, load_or_create_split
+from astroreason.data.splits import split_for
 from astroreason.errors import ConfigError
 from astroreason.protocol import ParsedReply, PromptSpec, parse_reply, system_prompt
 from astroreason.reward import RewardConfig, grade
@@ -45,7 +45,9 @@ class EnvConfig:
         max_reply_chars: Longer replies are invalid.
         max_text_length: Length of the ``text`` observation (longer messages are cut).
         reward: How the episode is scored.
-        split_seed: Seed of the persisted split used for ``train``/``val``/``test``.
+        split_seed: Seed of the persisted split used for ``train``/``val``/``test`` (a split made
+            by ``astroreason data split`` is used with its own fractions; without one, a default
+            split is made and saved).
     """
 
     condition: str = "tools"
@@ -97,7 +99,7 @@ class ToolEnv(gym.Env):
         if split == "all":
             self.rows = np.arange(len(self.source))
         elif split in ("train", "val", "test"):
-            sp = load_or_create_split(self.source, SplitConfig(seed=cfg.split_seed))
+            sp = split_for(self.source, cfg.split_seed)
             self.rows = np.asarray(sp.rows(split))
         else:
             raise ConfigError(f"split: unknown {split!r}; choose train, val, test or all")

@@ -93,11 +93,11 @@ def load_condition_records(run_dir: str | Path, conditions: Sequence[str]) -> di
 
 
 def _train_labels(env) -> np.ndarray | None:
-    from astroreason.data.splits import SplitConfig, load_or_create_split
+    from astroreason.data.splits import split_for
 
     u = env.unwrapped
     try:
-        sp = load_or_create_split(u.source, SplitConfig(seed=u.cfg.split_seed))
+        sp = split_for(u.source, u.cfg.split_seed)
         return np.asarray(u.source.labels())[sp.rows("train")]
     except Exception:  # noqa: BLE001 - a source without a split: no majority baseline
         return None

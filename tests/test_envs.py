@@ -326,3 +326,18 @@ def test_no_metadata_reaches_any_message(galaxy_file, spectra_dir, condition):
                         bad,
                         condition,
                     )
+
+
+def test_env_uses_a_split_made_with_other_fractions(tmp_path):
+    from astroreason.cli import main
+    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+
+    path = tmp_path / "g.h5"
+    write_galaxy_file(path, GalaxySynthConfig(n=40, size=64, seed=1), progress=False)
+    main(["data", "split", str(path), "--val", "0.25", "--test", "0.25"])
+    sizes = {}
+    for split in ("train", "val", "test"):
+        env = gymnasium.make(GALAXY_ID, data=str(path), split=split, view_size=32)
+        sizes[split] = len(env.unwrapped.rows)
+        env.close()
+    assert sum(sizes.values()) == 40 and sizes["val"] >= 10 and sizes["test"] >= 10

@@ -24,6 +24,7 @@ from astroreason.data.splits import (
     load_or_create_split,
     make_split,
     row_groups,
+    split_for,
     split_path,
 )
 from astroreason.errors import ConfigError, DataError
@@ -297,6 +298,20 @@ def test_other_fractions_are_refused(tmp_path):
     load_or_create_split(src, SplitConfig(val=0.1, test=0.2))
     with pytest.raises(DataError, match="val=0.1 test=0.2.*val=0.2 test=0.2.*--val 0.2 --force"):
         load_or_create_split(src, SplitConfig(val=0.2, test=0.2))
+
+
+def test_split_for_uses_the_stored_fractions_else_the_defaults(tmp_path):
+    src = sorted_source(200, path=tmp_path / "gal.h5")
+    made = load_or_create_split(src, SplitConfig(val=0.25, test=0.3))
+    got = split_for(src)
+    assert got.config == made.config and len(got.rows("val")) == len(made.rows("val"))
+    assert len(got.rows("test")) == len(made.rows("test")) > len(make_split(src).rows("test"))
+    other = sorted_source(200, path=tmp_path / "other.h5")
+    assert split_for(other, seed=3).config == SplitConfig(seed=3)
+    assert (tmp_path / "other.h5.split-seed3.json").is_file()
+    changed = FakeImageSource(shuffled_labels(scaled_galaxy10_counts(200), 1), path=src.path)
+    with pytest.raises(DataError, match="fingerprint"):  # still checked
+        split_for(changed)
 
 
 def test_corrupt_split_file_is_a_data_error(tmp_path):

@@ -378,9 +378,9 @@ def split_summary(cfg: TrainConfig) -> str:
     """``split seed S: train N / val M / test K rows`` of the persisted split."""
     try:
         from astroreason.data import open_source
-        from astroreason.data.splits import SplitConfig, load_or_create_split
+        from astroreason.data.splits import split_for
 
-        sp = load_or_create_split(open_source(cfg.data), SplitConfig(seed=cfg.split_seed))
+        sp = split_for(open_source(cfg.data), cfg.split_seed)
         sizes = " / ".join(f"{n} {len(sp.rows(n))}" for n in ("train", "val", "test"))
     except Exception as e:  # the log must still be written
         return f"split unavailable ({type(e).__name__}: {e})"

@@ -28,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -456,6 +456,24 @@ def load_or_create_split(
         except OSError as err:
             problems.append(f"{cand}: {err.strerror or err}")
     raise DataError(candidates[-1], "cannot write the split file (" + "; ".join(problems) + ")")
+
+
+def split_for(source: SampleSource, seed: int = 0) -> Split:
+    """The split that consumers (environments, training, evaluation) use for ``source``.
+
+    The stored split of this seed, whatever ``val``/``test``/``sky_radius_arcsec`` it was made
+    with by ``astroreason data split`` (its fingerprint and row count are still checked), else a
+    new one with the default settings, saved like :func:`load_or_create_split` does.
+    """
+    fingerprint = source.fingerprint()
+    for cand in (split_path(source, seed), fallback_split_path(fingerprint, seed)):
+        if cand.is_file():
+            try:
+                stored = Split.from_json(cand.read_text(), where=cand).config
+            except OSError as err:
+                raise DataError(cand, f"cannot read the split file: {err}") from None
+            return load_or_create_split(source, replace(stored, seed=seed))
+    return load_or_create_split(source, SplitConfig(seed=seed))
 
 
 def _load_checked(path: Path, source: SampleSource, cfg: SplitConfig, fingerprint: str) -> Split:
