@@ -277,12 +277,7 @@ def rollout(
     from astroreason.policies.openai_chat import SamplingConfig
     from astroreason.rollout import RolloutConfig, run_rollouts
 
-    opts = {
-        "max_turns": max_turns,
-        "max_tool_calls": max_tool_calls,
-        "view_size": view_size,
-        "task": task,
-    }
+    opts = dict(max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size, task=task)
     make, probe = _env_factory(env, data, split, condition, opts)
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
@@ -378,12 +373,7 @@ def eval_(
         human_ceiling=human_ceiling,
         audit=audit,
     )
-    opts = {
-        "max_turns": max_turns,
-        "max_tool_calls": max_tool_calls,
-        "view_size": view_size,
-        "task": task,
-    }
+    opts = dict(max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size, task=task)
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
 
     def make_env_factory(condition: str):

@@ -81,7 +81,15 @@ def test_named_configs_load_and_translate():
 
 @pytest.mark.parametrize(
     "overrides",
-    [["nope=1"], ["max_steps=abc"], ["condition=tools-please"], ["use_vllm=true"], ["max_steps"]],
+    [
+        ["nope=1"],
+        ["max_steps=abc"],
+        ["condition=tools-please"],
+        ["use_vllm=true"],
+        ["max_steps"],
+        ["sft_tool=box"],
+        ["sft_grid=0"],
+    ],
 )
 def test_bad_overrides_are_config_errors(overrides):
     with pytest.raises(ConfigError):

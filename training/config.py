@@ -207,10 +207,12 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     """Reject values no stage can run with; returns ``cfg``."""
     if cfg.condition not in CONDITIONS:
         raise ConfigError(f"condition: {cfg.condition!r}; choose one of {', '.join(CONDITIONS)}")
-    if cfg.sft_tool not in ("crop", "zoom"):
-        raise ConfigError(f"sft_tool: {cfg.sft_tool!r}; choose crop or zoom")
-    if not 1 <= cfg.sft_grid <= 500:
-        raise ConfigError(f"sft_grid: {cfg.sft_grid}; must be in 1..500")
+    from astroreason.policies.scripted import OraclePolicy
+
+    try:  # the teacher's own rules, reported under the config's names (sft_tool, sft_grid)
+        OraclePolicy(tool=cfg.sft_tool, grid=cfg.sft_grid, zoom_factor=cfg.sft_zoom_factor)
+    except ValueError as err:
+        raise ConfigError(f"sft_{err}") from None
     if cfg.vllm_mode not in ("colocate", "server"):
         raise ConfigError(f"vllm_mode: {cfg.vllm_mode!r}; choose colocate or server")
     if cfg.num_generations < 2:

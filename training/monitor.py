@@ -5,14 +5,16 @@ nothing of TRL is touched. It reads what TRL logs (``loss``, ``reward``, ``tools
 plus the ``episode/*`` metrics the reward function logs (accuracy, tool calls per episode,
 invalid-action rate, over-turn rate), and:
 
-* raises alarms, printed loudly and appended to ``STAGE_DIR/alarms.log``: the loss falling by
-  ``loss_collapse_factor`` within ``loss_collapse_window`` steps to below ``loss_collapse_floor``
-  (learning the reply format also divides the loss by 10 early on, but leaves the answer's
-  uncertainty; a leaked label or memorised data takes it to about zero: measured on a real tiny
-  run, honest SFT levels off at 0.2-0.5 per token, a prompt that names the class falls from 0.45
-  to 0.09 in ~100 steps; positive losses only:
-  GRPO's loss sits near 0 and changes sign), validation accuracy above ``acc_ceiling`` (leakage or a too
-  easy set), the tool-call rate collapsing to zero, the invalid-action rate rising;
+* raises alarms, printed loudly and appended to ``STAGE_DIR/alarms.log``:
+
+  * the loss falling by ``loss_collapse_factor`` within ``loss_collapse_window`` steps to below
+    ``loss_collapse_floor``. Learning the reply format also divides the loss by 10 early on but
+    leaves the answer's uncertainty; a leaked label or memorised data takes it to about zero
+    (measured on real tiny runs: honest SFT levels off at 0.13-0.5 per token, a prompt that
+    names the class falls from 0.45 to 0.09 in ~100 steps). Positive losses only: GRPO's loss
+    sits near 0 and changes sign;
+  * validation accuracy above ``acc_ceiling`` (leakage or a too easy set);
+  * the tool-call rate collapsing to zero, the invalid-action rate rising;
 * validates every ``val_every`` steps and at the end: greedy rollouts of the current in-memory
   model on the VAL split (never test) through the project's rollout runner and transformers policy;
 * stops cleanly (``should_save`` then ``should_training_stop``) past ``max_wall_s`` or

@@ -466,22 +466,28 @@ def split_for(source: SampleSource, seed: int = 0) -> Split:
     new one with the default settings, saved like :func:`load_or_create_split` does.
     """
     fingerprint = source.fingerprint()
+    first_error: DataError | None = None
     for cand in (split_path(source, seed), fallback_split_path(fingerprint, seed)):
         if cand.is_file():
             try:
-                stored = Split.from_json(cand.read_text(), where=cand).config
-            except OSError as err:
-                raise DataError(cand, f"cannot read the split file: {err}") from None
-            return load_or_create_split(source, replace(stored, seed=seed))
+                return _load_checked(cand, source, None, fingerprint, seed)
+            except DataError as err:
+                first_error = first_error or err
+    if first_error is not None:
+        raise first_error
     return load_or_create_split(source, SplitConfig(seed=seed))
 
 
-def _load_checked(path: Path, source: SampleSource, cfg: SplitConfig, fingerprint: str) -> Split:
+def _load_checked(
+    path: Path, source: SampleSource, cfg: SplitConfig | None, fingerprint: str, seed: int = 0
+) -> Split:
+    """The split in ``path``, checked against the data and ``cfg`` (None: its own settings, ``seed``)."""
     try:
         text = path.read_text()
     except OSError as err:
         raise DataError(path, f"cannot read the split file: {err}") from None
     split = Split.from_json(text, where=path)
+    cfg = cfg or replace(split.config, seed=seed)
     redo = _redo_command(source, cfg)
     if split.fingerprint != fingerprint:
         raise DataError(
