@@ -41,31 +41,23 @@ import numpy as np
 
 
 def framing_view(image: np.ndarray, bbox, framing: str, view: int) -> np.ndarray:
-    """One framing of a galaxy (see the module docstring)."""
-    from astroreason.envs.galaxy import matched_side
-    from astroreason.tools import crop, overview, zoom
+    """One framing of a galaxy (see the module docstring); the pretraining corpus's own framings."""
+    from astroreason.training.pretrain import framing_view as corpus_view
 
-    ov, fp = overview(image, view)
-    side = image.shape[1]
-    x0, y0, x1, y1 = (float(v) for v in bbox)
-    if framing == "overview":
-        return ov
-    if framing == "matched":
-        return overview(image, matched_side(view, 1, side))[0]
-    centre = [c / side * 1000 for c in ((x0 + x1) / 2, (y0 + y1) / 2)]
-    if framing.startswith("zoom"):
-        factor, _, exact = framing[4:].partition("-")
-        at = centre if exact == "exact" else [round(c / 50) * 50 for c in centre]
-        return zoom(image, fp, at, float(factor), view)[0]
     if framing == "fit":  # the exact centre, magnified so that the padded box fills the view
+        from astroreason.tools import Footprint, zoom
+
+        side = image.shape[1]
+        x0, y0, x1, y1 = (float(v) for v in bbox)
+        centre = [c / side * 1000 for c in ((x0 + x1) / 2, (y0 + y1) / 2)]
         factor = min(16.0, max(1.01, side / (max(x1 - x0, y1 - y0) * 1.3)))
-        return zoom(image, fp, centre, factor, view)[0]
-    if framing == "crop":
-        pw, ph = (x1 - x0) * 0.15, (y1 - y0) * 0.15
-        box = [x0 - pw, y0 - ph, x1 + pw, y1 + ph]
-        box = [min(1000.0, max(0.0, v / side * 1000)) for v in box]
-        return crop(image, fp, box, view)[0]
-    raise SystemExit(f"--framings: unknown {framing!r}")
+        return zoom(image, Footprint.full(*image.shape[:2]), centre, factor, view)[0]
+    if framing.startswith("zoom") and "-" not in framing:  # zoomF: on the 50-unit grid
+        framing += "-grid"
+    try:
+        return corpus_view(image, bbox, framing, view)
+    except ValueError:
+        raise SystemExit(f"--framings: unknown {framing!r}") from None
 
 
 def probe(source, rows, labels, framing, args) -> list[float]:

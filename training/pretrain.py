@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +37,18 @@ from typing import Any
 
 import numpy as np
 
+from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.models.tiny import TinyModelConfig
 
 NAME_Q = "What kind of galaxy is this? Answer with one class name."
 GROUND_Q = "Where is the galaxy? Give its centre and box in 0-1000 coordinates."
-SPEC_FAMILY_Q = "What kind of object is this spectrum? Answer with one class name."
+SPEC_FAMILY_Q = "What kind of object is this spectrum? Answer with one class name: " + ", ".join(
+    SPECTRUM_CLASSES
+)
 SPEC_RATIO_Q = "In this window, is [N II] 6585 high or low against H-alpha?"
-SPEC_SUB_Q = "Which subclass does this window show? Answer with one class name."
+SPEC_SUB_Q = "Which subclass does this window show? Answer with one class name: " + ", ".join(
+    SPECTRUM_SUBCLASSES
+)
 
 BASE_MODEL = TinyModelConfig(
     patch_size=8,
@@ -179,14 +185,14 @@ def framing_view(image: np.ndarray, bbox, framing: str, view: int, rng=None) -> 
     teacher's call); ``crop``: the box padded by 10-30% (15% and no jitter without ``rng``).
     """
     from astroreason.envs.galaxy import matched_side
-    from astroreason.tools import crop, overview, zoom
+    from astroreason.tools import Footprint, crop, overview, zoom
 
     side = image.shape[1]
-    ov, fp = overview(image, view)
     if framing == "overview":
-        return ov
+        return overview(image, view)[0]
     if framing == "matched":
         return overview(image, matched_side(view, 1, side))[0]
+    fp = Footprint.full(*image.shape[:2])  # the overview's footprint: tool coordinates refer to it
     centre, box = _centre_box(bbox, side)
     if framing.startswith("zoom"):
         factor, _, how = framing[4:].partition("-")
@@ -271,23 +277,16 @@ class SpectrumCorpus:
 
 def spectrum_example(corpus: SpectrumCorpus, i: int, rng) -> dict[str, Any]:
     """One spectrum example: the family from the whole plot, or a window question."""
-    from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-
     s = corpus.get(i)
     galaxy = s.family.startswith("GALAXY")
     if not galaxy or rng.random() < 0.3:
-        return _qa(
-            [corpus.plot(i, None)],
-            SPEC_FAMILY_Q + " " + ", ".join(SPECTRUM_CLASSES),
-            f"<answer>{s.cls}</answer>",
-        )
+        return _qa([corpus.plot(i, None)], SPEC_FAMILY_Q, f"<answer>{s.cls}</answer>")
     lo, hi = s.key_window
     shift = rng.uniform(-0.25, 0.25) * (hi - lo)
     view = corpus.plot(i, (lo + shift, hi + shift))
     if rng.random() < 0.5:
         return _qa([view], SPEC_RATIO_Q, "high" if s.family == "GALAXY AGN" else "low")
-    names = ", ".join(SPECTRUM_SUBCLASSES)
-    return _qa([view], SPEC_SUB_Q + " " + names, f"<answer>{s.family}</answer>")
+    return _qa([view], SPEC_SUB_Q, f"<answer>{s.family}</answer>")
 
 
 class GalaxyCorpus:
@@ -507,8 +506,6 @@ def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) 
 
     out = Path(cfg.out)
     tmp = out.with_name(out.name + ".building")
-    import shutil
-
     shutil.rmtree(tmp, ignore_errors=True)
     model = trainer.model.eval()
     model.save_pretrained(tmp)
@@ -617,19 +614,15 @@ def probe(
 
 def probe_spectra(model, processor, cfg: PretrainConfig, spectra: SpectrumCorpus) -> dict[str, Any]:
     """Family from the whole plot; [N II]/H-alpha high or low from the key window (galaxies)."""
-    from astroreason.data.classes import SPECTRUM_CLASSES
+    from astroreason.protocol import parse_reply
 
     n_s = int(round(cfg.n_spectra * (1 - cfg.held_out)))
     idx = list(range(n_s, cfg.n_spectra))[: cfg.probe_items]
-    fam = [
-        _qa([spectra.plot(i, None)], SPEC_FAMILY_Q + " " + ", ".join(SPECTRUM_CLASSES), None)
-        for i in idx
-    ]
+    fam = [_qa([spectra.plot(i, None)], SPEC_FAMILY_Q, None) for i in idx]
     replies = greedy_replies(model, processor, fam, max_new_tokens=8)
     fam_acc = np.mean(
         [
-            f"<answer>{spectra.get(i).cls}</answer>" in t.replace(" ", "")
-            or spectra.get(i).cls in t
+            parse_reply(t, SPECTRUM_CLASSES).answer == SPECTRUM_CLASSES.index(spectra.get(i).cls)
             for i, t in zip(idx, replies, strict=True)
         ]
     )
