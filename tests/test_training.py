@@ -359,27 +359,29 @@ def test_alarm_checks_fire_on_planted_failures_and_stay_quiet_otherwise():
     assert check_invalid_rise([0.3, 0.2, 0.25, 0.2, 0.3, 0.25]) is None
 
 
-def _leak_the_label(dataset):
-    """A planted leak: the user turn names the class (the overnight row-index bug, made obvious)."""
+def _break_the_labels(dataset):
+    """A planted data fault: every answer is the first row's class, as when a class-sorted file
+    (the overnight failure's file) is cut without shuffling. The answer becomes predictable from
+    nothing, which is what a leak looks like to the loss; this fault is learnt in a few dozen
+    steps on any machine, whereas copying a class named in the prompt is learnt by the tiny
+    random model at a speed that varies between CPUs."""
+    first = dataset[0]["messages"][-1]["content"][0]["text"]  # <answer>CLASS</answer>
 
     def plant(row):
-        answer = row["messages"][-1]["content"][0]["text"]  # <answer>CLASS</answer>
-        user = row["messages"][1]
-        for block in user["content"]:
-            if block["type"] == "text" and block["text"]:
-                block["text"] += f" Catalogue: {answer}"
+        row["messages"][-1]["content"][0]["text"] = first
         return row
 
     return dataset.map(plant)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("leak, epochs", [(False, 8.0), (True, 20.0)])
+@pytest.mark.parametrize("leak, epochs", [(False, 8.0), (True, 8.0)])
 def test_real_sft_run_alarms_on_a_label_leak(tmp_path, galaxy_file, tiny_model_dir, leak, epochs):
-    """Real SFT of the tiny model (no-tools arm, 40 train rows): a prompt that names the class
-    takes the loss from its ~0.45 plateau to below 0.1 and the monitor says so; honest prompts
-    level off at the plateau and stay quiet. (Run long enough, honest SFT on 40 rows memorises
-    them and the same alarm fires: it says "memorising, a leak, or a broken mask".)"""
+    """Real SFT of the tiny model (no-tools arm, 40 train rows): when the answer can be had without
+    looking (here a broken label column) the loss falls past the honest ~0.45 plateau to below 0.1
+    and the monitor says so; honest rows level off at the plateau and stay quiet. (Run long enough,
+    honest SFT on 40 rows memorises them and the same alarm fires: it says "memorising, a leak, or
+    a broken mask".)"""
     from astroreason.training import sft
 
     cfg = _cfg(
@@ -398,7 +400,7 @@ def test_real_sft_run_alarms_on_a_label_leak(tmp_path, galaxy_file, tiny_model_d
         import unittest.mock
 
         patch = unittest.mock.patch.object(
-            sft, "oracle_dataset", lambda c, s=None: _leak_the_label(honest(c, s))
+            sft, "oracle_dataset", lambda c, s=None: _break_the_labels(honest(c, s))
         )
     else:
         import contextlib
