@@ -146,7 +146,8 @@ class PretrainConfig:
         """The CLI command that rebuilds this recipe."""
         default = PretrainConfig()
         flags = []
-        for f in ("out", "n_galaxies", "n_spectra", "epochs", "max_steps", "batch_size", "seed"):
+        names = ("out", "work", "n_galaxies", "n_spectra", "epochs", "max_steps", "batch_size")
+        for f in (*names, "probe_items", "seed"):
             value = getattr(self, f)
             if value != getattr(default, f):
                 flags.append(f"--{f.replace('_', '-')} {value}")
@@ -487,7 +488,9 @@ def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) 
         weight_decay=cfg.weight_decay,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
-        logging_steps=cfg.logging_steps,
+        logging_steps=cfg.logging_steps
+        if cfg.max_steps <= 0
+        else max(1, min(cfg.logging_steps, cfg.max_steps // 4)),
         save_strategy="no",
         report_to=[],
         use_cpu=True,
