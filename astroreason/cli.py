@@ -238,26 +238,10 @@ MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
 
 
 def _env_factory(env: str, data: Path, split: str, condition: str, options: dict):
-    """A zero-argument factory of the requested environment (the CLI is where layers meet)."""
-    import gymnasium
+    """A zero-argument factory of the requested environment, and one env it made."""
+    from astroreason.envs.factory import env_factory
 
-    import astroreason.envs as envs
-    from astroreason.conditions import check_condition
-
-    check_condition(condition)
-    ids = {"galaxy": envs.GALAXY_ID, "spectrum": envs.SPECTRUM_ID}
-    if env not in ids:
-        from astroreason.errors import ConfigError
-
-        raise ConfigError(f"--env: unknown {env!r}; choose galaxy or spectrum")
-    opts = {k: v for k, v in options.items() if v is not None}
-    probe = gymnasium.make(ids[env], data=str(data), split=split, condition=condition, **opts)
-    source = probe.unwrapped.source  # opened once, shared by every copy
-
-    def make():
-        return gymnasium.make(ids[env], data=source, split=split, condition=condition, **opts)
-
-    return make, probe
+    return env_factory(env, data, split, condition, options)
 
 
 def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):
@@ -351,20 +335,28 @@ def demo(
     episodes: Annotated[
         int | None, typer.Option(help="Test episodes per condition (default: the split once).")
     ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pretrained base every arm starts from (default: checkpoints/tiny-base)."
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate a tiny agent on CPU: synthetic galaxies, SFT + GRPO, vLLM, report.
 
     Stages (each resumes when rerun): synthetic Galaxy10-format data, leakage audit and split; the
-    tiny Qwen3-VL built offline; SFT then GRPO for the tools arm and the same training for the
-    no-tools and no-tools-matched ablations; every arm served by vLLM on CPU and evaluated on the
-    held-out test split (tools, no-tools, no-tools-matched, blank-tools, blind); the report with
-    paired tests and skeptic checks, and the trace viewer.
+    pretrained tiny base; SFT then GRPO for the tools arm and the same training for the no-tools,
+    no-tools-matched, reinput and random-view arms; every arm served by vLLM on CPU and evaluated
+    on the held-out test split (tools@grpo, tools@sft, no-tools, no-tools-matched, reinput,
+    random-view, blank-tools, blind); the report with paired tests, learning curves and skeptic
+    checks, and the trace viewer.
     """
     from astroreason.demo import DemoConfig, run_demo
 
     run_demo(
         DemoConfig(
             out=out,
+            **({"base": base} if base else {}),
             n_galaxies=n,
             view_size=view_size,
             sft_epochs=sft_epochs,

@@ -3,15 +3,18 @@
 Stages, each skipped when its output is already complete (a rerun resumes where it stopped):
 
 1. ``data/galaxies.h5``: synthetic Galaxy10-format galaxies (GalSim), then the leakage audit and
-   the persisted train/val/test split.
-2. ``tiny-model/``: the tiny Qwen3-VL, built offline.
-3. ``train-tools/`` and ``train-no-tools/`` (and ``train-no-tools-matched/``): the same training
-   for each arm: SFT warm start on oracle conversations of the train split, then GRPO through the
-   environment, same budget. The tools arm learns to crop; the ablations answer from the overview
-   (64 px, or the pixel-matched 128 px overview).
+   the persisted train/val/test split (70/10/20).
+2. The pretrained tiny base (``checkpoints/tiny-base``, built once by ``astroreason model
+   pretrain``): every arm starts from it, as a real user starts from a released Qwen3-VL.
+3. ``train-ARM/`` for each arm (``ARMS``): the same training, SFT warm start on oracle
+   conversations of the train split that look only part of the time, then GRPO through the
+   environment, same budget. The tools arm zooms; the placebo arms call the same tools but get
+   the overview again (``reinput``) or a view of a random place (``random-view``); the ablations
+   answer from the 64 px overview, or from the pixel-matched 96 px one.
 4. ``eval/``: every arm served by vLLM on CPU (one server at a time), every condition on the
-   held-out test split (the tools model also in ``blank-tools`` and ``blind``), then the report
-   with paired tests and skeptic checks and the trace viewer.
+   held-out test split: the tools arm's GRPO model as ``tools@grpo`` (also in ``blank-tools`` and
+   ``blind``) and its SFT start as ``tools@sft``; then the report with paired tests, learning
+   curves, skeptic checks and the trace viewer.
 
 This module wires every layer (data, models, training, evaluation), like the CLI that runs it.
 """
@@ -24,15 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ARMS = ("tools", "no-tools", "no-tools-matched")
+from astroreason.models.tiny import TINY_BASE
+
+ARMS = ("tools", "no-tools", "no-tools-matched", "reinput", "random-view")
 """Training arms: the condition each model is trained in."""
 
 EVAL_CONDITIONS = {
-    "tools": ("tools", "blank-tools", "blind"),
+    "tools": ("tools@grpo", "blank-tools", "blind"),
     "no-tools": ("no-tools",),
     "no-tools-matched": ("no-tools-matched",),
+    "reinput": ("reinput",),
+    "random-view": ("random-view",),
 }
-"""Which conditions each arm's model is evaluated in."""
+"""Which conditions each arm's final (GRPO) model is evaluated in."""
+
+SFT_CONDITIONS = {"tools": ("tools@sft",)}
+"""Which conditions each arm's SFT checkpoint is evaluated in (the start GRPO must beat)."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,13 @@ class DemoConfig:
     """What ``astroreason demo`` runs; training settings come from the ``tiny-cpu`` config."""
 
     out: Path = Path("runs/demo")
-    """Demo folder: data, model, training runs, evaluation."""
+    """Demo folder: data, training runs, evaluation."""
+
+    base: Path = TINY_BASE
+    """The pretrained tiny base every arm starts from (``astroreason model pretrain`` builds it)."""
 
     n_galaxies: int = 2000
-    """Synthetic galaxies (70/15/15 train/val/test split)."""
+    """Synthetic galaxies (70/10/20 train/val/test split)."""
 
     view_size: int = 64
     """Side of the overview and of every tool view, in pixels."""
@@ -70,7 +83,7 @@ def train_config(cfg: DemoConfig, arm: str):
 
     base = load_config("tiny-cpu")
     changes: dict[str, Any] = {
-        "model": str(cfg.out / "tiny-model"),
+        "model": str(cfg.base),
         "data": str(cfg.out / "data" / "galaxies.h5"),
         "output_dir": str(cfg.out / f"train-{arm}"),
         "bootstrap_tiny": False,
@@ -106,11 +119,16 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
     from astroreason.data.audit import audit_source, print_report
     from astroreason.data.splits import SplitConfig, load_or_create_split
     from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
-    from astroreason.models.tiny import build_tiny_model
+    from astroreason.errors import ConfigError
     from astroreason.training.grpo import run_grpo
     from astroreason.training.sft import run_sft
 
     console = console or Console()
+    if not (cfg.base / "config.json").is_file():
+        raise ConfigError(
+            f"base: {cfg.base} has no model; build it once with `astroreason model pretrain "
+            f"--out {cfg.base}` (about an hour on 2 cores)"
+        )
     t0 = time.perf_counter()
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
@@ -125,11 +143,11 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
     print_report(audit_source(source), console=console)
     console.print(load_or_create_split(source, SplitConfig(seed=0)).summary())
 
-    console.rule("2. tiny Qwen3-VL (offline)")
-    model = build_tiny_model(out / "tiny-model", seed=cfg.seed)
-    console.print(f"model in {model}")
+    console.rule("2. the pretrained tiny base")
+    console.print(f"every arm starts from {cfg.base} (card: {cfg.base / 'README.md'})")
 
-    finals = {}
+    finals: dict[str, Path] = {}
+    starts: dict[str, Path] = {}
     for k, arm in enumerate(ARMS):
         tcfg = train_config(cfg, arm)
         console.rule(f"3.{k + 1} training the {arm} arm: SFT then GRPO ({tcfg.output_dir})")
@@ -144,10 +162,11 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
             else:
                 console.print(f"GRPO done before: {tcfg.grpo_dir}")
             final = tcfg.grpo_dir
+            starts[arm] = tcfg.sft_dir
         finals[arm] = final
 
     console.rule("4. evaluation on the held-out test split, served by vLLM on CPU")
-    metrics = evaluate_arms(cfg, finals, console)
+    metrics = evaluate_arms(cfg, eval_plan(finals, starts), console)
     minutes = (time.perf_counter() - t0) / 60
     console.print(f"demo finished in {minutes:.1f} min")
     console.print(f"report:  {out / 'eval' / 'report.html'}")
@@ -156,13 +175,33 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
     return metrics
 
 
-def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dict[str, Any]:
-    """Serve each arm's final model with vLLM and evaluate it in its conditions, into one report.
+def eval_plan(finals: dict[str, Path], starts: dict[str, Path]) -> list[tuple[str, Path, tuple]]:
+    """(arm, model folder, condition labels) to serve, one server each.
 
-    An arm whose conditions are all on disk already is not served again (a rerun only rewrites
-    the report).
+    Each arm's final model in ``EVAL_CONDITIONS``; arms that ran GRPO also their SFT start in
+    ``SFT_CONDITIONS``. Without GRPO the final model is the SFT one: ``tools@grpo`` is then called
+    ``tools`` (no label may claim a stage that did not run).
     """
-    from astroreason.cli import _env_factory
+    plan = []
+    for arm, model_dir in finals.items():
+        conds = EVAL_CONDITIONS[arm]
+        if arm not in starts:
+            conds = tuple(c.removesuffix("@grpo") for c in conds)
+        plan.append((arm, model_dir, conds))
+        if arm in starts and arm in SFT_CONDITIONS:
+            plan.append((arm, starts[arm], SFT_CONDITIONS[arm]))
+    return plan
+
+
+def evaluate_arms(
+    cfg: DemoConfig, plan: list[tuple[str, Path, tuple]], console: Any
+) -> dict[str, Any]:
+    """Serve each planned model with vLLM and evaluate it in its conditions, into one report.
+
+    A model whose conditions are all on disk already is not served again (a rerun only rewrites
+    the report). Learning curves of every arm's training stages go into the report.
+    """
+    from astroreason.envs.factory import env_factory
     from astroreason.eval.evaluate import EvalConfig, run_conditions, summarize
     from astroreason.models.serving import ServeConfig, VLLMServer
     from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
@@ -175,7 +214,7 @@ def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dic
     opts = env_options(train_config(cfg, "tools"))  # every arm shares these settings
 
     def make_env_factory(condition: str):
-        return _env_factory("galaxy", data, "test", condition, opts)[0]
+        return env_factory("galaxy", data, "test", condition, opts)[0]
 
     def complete(condition: str) -> bool:
         env = make_env_factory(condition)()
@@ -184,12 +223,11 @@ def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dic
         folder = run_dir / condition
         return (folder / TRACES_FILE).exists() and len(list(read_traces(folder))) >= planned
 
-    all_conds = tuple(c for arm in finals for c in EVAL_CONDITIONS[arm])
+    all_conds = tuple(c for _, _, conds in plan for c in conds)
     ecfg = EvalConfig(conditions=all_conds, episodes=cfg.eval_episodes, seed=cfg.seed)
-    for arm, model_dir in finals.items():
-        conds = EVAL_CONDITIONS[arm]
+    for arm, model_dir, conds in plan:
         if all(complete(c) for c in conds):
-            console.print(f"{arm} model: {', '.join(conds)} evaluated before")
+            console.print(f"{model_dir}: {', '.join(conds)} evaluated before")
             continue
         name = f"{arm}-model"
         serve = ServeConfig(model=str(model_dir), served_model_name=name, max_model_len=4096)
@@ -203,4 +241,12 @@ def evaluate_arms(cfg: DemoConfig, finals: dict[str, Path], console: Any) -> dic
                 dataclasses.replace(ecfg, conditions=conds),
                 run_meta={"model": str(model_dir), "data": str(data)},
             )
-    return summarize(run_dir, make_env_factory(all_conds[0]), ecfg, data=str(data), console=console)
+    training = {arm: cfg.out / f"train-{arm}" for arm, _, _ in plan}
+    return summarize(
+        run_dir,
+        make_env_factory(all_conds[0]),
+        ecfg,
+        data=str(data),
+        console=console,
+        training_runs=training,
+    )

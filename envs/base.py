@@ -11,6 +11,11 @@ The conversation in ``info["messages"]`` is in OpenAI chat format with images as
 under ``info["ground_truth"]`` only, which no message ever renders. ``info["prediction"]`` is the
 answered class index (-1 while there is none) and ``info["correct"]`` is False until a right answer
 (plain types, so vector environments can stack infos).
+
+Conditions (:mod:`astroreason.conditions`) are read from their ``Condition`` fields: tools offered
+or not, blank views, and placebos, where a successful call is validated and captioned as in
+``tools`` but :meth:`ToolEnv._placebo_view` decides what it shows; the footprint recorded is the
+one shown (``requested_footprint`` keeps the one asked for).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from astroreason.conditions import TOOL_CONDITIONS, check_condition
+from astroreason.conditions import Condition, check_condition, condition_spec
 from astroreason.data import SampleSource, open_source
 from astroreason.data.splits import split_for
 from astroreason.errors import ConfigError
@@ -39,7 +44,8 @@ class EnvConfig:
     """Settings shared by the tool environments.
 
     Attributes:
-        condition: One of ``astroreason.conditions.CONDITIONS``.
+        condition: One of ``astroreason.conditions.CONDITIONS``, or a ``NAME@TAG`` label of one
+            (the env behaves as ``NAME``; the label is reported in ``info["condition"]``).
         max_turns: Replies the model may spend in all, the answer included.
         max_tool_calls: Tool calls allowed per episode (later calls are invalid actions).
         max_reply_chars: Longer replies are invalid.
@@ -105,7 +111,8 @@ class ToolEnv(gym.Env):
             raise ConfigError(f"split: unknown {split!r}; choose train, val, test or all")
         if len(self.rows) == 0:
             raise ConfigError(f"split: {split!r} of {self.source.path} has no samples")
-        self.uses_tools = cfg.condition in TOOL_CONDITIONS
+        self.condition: Condition = condition_spec(cfg.condition)
+        self.uses_tools = self.condition.uses_tools
         self.render_mode = "rgb_array"
         h, w = self._image_shape()
         self.observation_space = spaces.Dict(
@@ -138,6 +145,23 @@ class ToolEnv(gym.Env):
 
     def _ground_truth(self, sample) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _placebo_view(
+        self, name: str, args: dict[str, Any], view: np.ndarray, footprint: Any, caption: str
+    ) -> tuple[np.ndarray, Any, str]:
+        """What a placebo condition shows instead of a successful call's real view.
+
+        Called after the real tool ran (so validation and errors are those of ``tools``), with its
+        ``view``, ``footprint`` and ``caption``; returns the (view, footprint, caption) to show and
+        record. Here: ``reinput``, the overview again (its pixels and footprint), caption unchanged.
+        Subclasses add ``random-view`` (a random place at the requested scale, drawn with
+        ``self.np_random``) and call this for the rest.
+        """
+        if self.condition.placebo == "reinput":
+            return self._images[0].copy(), self._overview_footprint, caption
+        raise NotImplementedError(
+            f"{type(self).__name__}: placebo {self.condition.placebo!r} is not implemented"
+        )
 
     def tool_schemas(self) -> list[dict]:
         """JSON schemas of the tools offered in this condition (empty without tools)."""
@@ -176,6 +200,7 @@ class ToolEnv(gym.Env):
         self._prediction: int | None = None
         self._over_turn = False
         image, footprint = self._first_view(self._sample)
+        self._overview_footprint = footprint
         intro = "Here is the image." if image is not None else "No image is available."
         if self.uses_tools and image is not None:
             intro = "Image 0: the overview."
@@ -259,8 +284,12 @@ class ToolEnv(gym.Env):
         except ToolError as e:
             record["error"] = str(e)
             return self._invalid_action(str(e), as_tool=True, call_id=call_id)
-        if self.cfg.condition == "blank-tools":
+        if self.condition.blank_views:
             view = np.zeros_like(view)
+        elif self.condition.placebo is not None:
+            asked = footprint
+            view, footprint, caption = self._placebo_view(call.name, args, view, footprint, caption)
+            record["requested_footprint"] = _plain(asked)
         index = len(self._images)
         record.update(ok=True, image_index=index, footprint=_plain(footprint))
         self._add_view(view, footprint, kind=call.name, parent=args.get("image_index"))

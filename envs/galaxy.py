@@ -16,6 +16,13 @@ Observation Space:
     none) and the newest message text. ``S`` is ``view_size``, or the matched side in
     ``no-tools-matched``. ``info["messages"]`` holds the whole conversation.
 
+Placebos:
+    In ``reinput`` a successful call shows the overview again; in ``random-view`` it shows a
+    square of the requested footprint's side at a uniformly random place inside the image (zoom:
+    same factor, crop: same box size; a ``stretch`` stretches a random view of its parent's side),
+    drawn with the env's RNG (``reset(seed=...)`` makes it reproducible). Captions are those of the
+    real call; the footprint recorded is the one shown.
+
 Rewards:
     ``RewardConfig``: +1 for a correct answer, ``-call_cost`` per tool call, ``-format_penalty`` per
     invalid reply, ``tool_bonus`` only when the answer is right.
@@ -29,7 +36,9 @@ Arguments:
     ``split`` is ``train``, ``val``, ``test`` (the persisted split) or ``all``.
 
 Version History:
-    * v0: first version (zoom, crop; conditions tools, no-tools, no-tools-matched, blank-tools, blind).
+    * v0: first version (zoom, crop; conditions tools, no-tools, no-tools-matched, blank-tools, blind);
+      later, without changing any existing condition, the placebo conditions ``reinput`` (each tool
+      view is the overview again) and ``random-view`` (a random place at the requested scale).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import numpy as np
 
 from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
-from astroreason.tools import crop, overview, stretch, zoom
+from astroreason.tools import crop, overview, random_square, render_view, stretch, zoom
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ class GalaxyEnv(ToolEnv):
             raise ConfigError(
                 f"data: {self.source.path} holds spectra; use AstroReason/Spectrum-v0"
             )
-        if cfg.condition == "no-tools-matched":
+        if self.condition.matched_pixels:
             first = self.source[int(self.rows[0])].image
             self._side = matched_side(cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]))
             h = self._side
@@ -115,7 +124,7 @@ class GalaxyEnv(ToolEnv):
         return self._side, self._side
 
     def _first_view(self, sample):
-        if self.cfg.condition == "blind":
+        if self.condition.blind:
             return None, None
         self._source = np.asarray(sample.image)
         return overview(self._source, self._side)
@@ -136,6 +145,16 @@ class GalaxyEnv(ToolEnv):
             view, fp = stretch(self._images[j], args.get("mode", "asinh")), parent
             caption = f"{args.get('mode', 'asinh')} stretch of image {j}."
         return view, fp, caption
+
+    def _placebo_view(self, name, args, view, footprint, caption):
+        if self.condition.placebo != "random-view":
+            return super()._placebo_view(name, args, view, footprint, caption)
+        h, w = self._source.shape[:2]
+        fp = random_square(footprint.side, h, w, self.np_random)
+        shown = render_view(self._source, fp, self.cfg.view_size)
+        if name == "stretch":
+            shown = stretch(shown, args.get("mode", "asinh"))
+        return shown, fp, caption
 
     def _add_view(self, image, footprint, kind, parent):
         super()._add_view(image, footprint, kind, parent)

@@ -18,6 +18,12 @@ Rewards:
 Episode End:
     Terminated on a valid answer; truncated (``over_turn``) after ``max_turns`` replies.
 
+Placebos:
+    ``reinput`` shows the overview plot again; ``random-view`` plots a window of the width the real
+    call would have shown (after clipping to the data) at a uniformly random place inside the data,
+    drawn with the env's RNG. The caption's first line is the real call's; with ``table`` the
+    table is of the window shown, so no number of the requested window leaks through the text.
+
 Arguments:
     ``gymnasium.make("AstroReason/Spectrum-v0", data=PATH, split="test", task="class", ...)``. ``task``
     is ``class`` (SDSS CLASS: STAR, GALAXY, QSO; any real SDSS file) or ``subclass`` (STAR,
@@ -26,7 +32,9 @@ Arguments:
 
 Version History:
     * v0: first version (spectrum_window; conditions as for galaxies; ``no-tools-matched`` plots the
-      whole spectrum at the width a tool run may see in all).
+      whole spectrum at the width a tool run may see in all); later, without changing any existing
+      condition, the placebos ``reinput`` (each window is the overview plot again) and
+      ``random-view`` (a window of the shown width at a random place inside the data).
 """
 
 from __future__ import annotations
@@ -37,10 +45,17 @@ from typing import Any
 
 import numpy as np
 
+from astroreason.conditions import condition_spec
 from astroreason.data import SampleSource
 from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
-from astroreason.tools import spectrum_overview, spectrum_window
+from astroreason.tools import (
+    SpectralWindow,
+    render_spectrum,
+    spectrum_overview,
+    spectrum_window,
+    window_table,
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,7 @@ class SpectrumEnv(ToolEnv):
         if cfg.view_width < 64 or cfg.view_height < 48:
             raise ConfigError("view_width/view_height: must be at least 64 x 48 pixels")
         self._width = cfg.view_width
-        if cfg.condition == "no-tools-matched":
+        if condition_spec(cfg.condition).matched_pixels:
             self._width = int(round(cfg.view_width * (1 + cfg.max_tool_calls) / 32) * 32)
         kwargs = {} if isinstance(data, SampleSource) else {"task": cfg.task}
         super().__init__(data, split, cfg, source_kwargs=kwargs)
@@ -98,7 +113,7 @@ class SpectrumEnv(ToolEnv):
         return self.cfg.view_height, self._width
 
     def _first_view(self, sample):
-        if self.cfg.condition == "blind":
+        if self.condition.blind:
             return None, None
         sp = sample.spectrum
         self._spectrum = sp
@@ -120,6 +135,30 @@ class SpectrumEnv(ToolEnv):
             table=self.cfg.table,
         )
         return image, window, text
+
+    def _placebo_view(self, name, args, view, footprint, caption):
+        sp = self._spectrum
+        if self.condition.placebo == "random-view":
+            d0, d1 = float(sp.wavelength[0]), float(sp.wavelength[-1])
+            width = footprint.lambda_max - footprint.lambda_min
+            lo = d0 if width >= d1 - d0 else float(self.np_random.uniform(d0, d1 - width))
+            window = SpectralWindow(lo, min(lo + width, d1))
+            view = render_spectrum(
+                sp.wavelength,
+                sp.flux,
+                sp.mask,
+                window.lambda_min,
+                window.lambda_max,
+                self.cfg.view_width,
+                self.cfg.view_height,
+            )
+        else:
+            view, window, caption = super()._placebo_view(name, args, view, footprint, caption)
+        if self.cfg.table:
+            lo, hi = window.as_tuple()
+            table = window_table(sp.wavelength, sp.flux, sp.mask, lo, hi)
+            caption = caption.split("\n", 1)[0] + "\n" + table
+        return view, window, caption
 
     def _ground_truth(self, sample) -> dict[str, Any]:
         meta = sample.meta

@@ -25,7 +25,12 @@ import numpy as np
 
 from astroreason.conditions import CONDITIONS, check_condition
 from astroreason.errors import ConfigError
-from astroreason.eval.metrics import compute_metrics, fmt_pct
+from astroreason.eval.metrics import (
+    HEADLINE_COLUMNS,
+    compute_metrics,
+    headline_rows,
+    solved_only_with_tools,
+)
 from astroreason.eval.skeptic import Check, print_checks, run_checks
 from astroreason.rollout import RolloutConfig, run_rollouts
 from astroreason.traces import TRACES_FILE, read_traces
@@ -180,6 +185,7 @@ def summarize(
     run_meta: dict[str, Any] | None = None,
     console=None,
     eval_s: float | None = None,
+    training_runs: dict[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Metrics, checks, report and viewer from the traces already in ``run_dir`` (no episode runs).
 
@@ -192,6 +198,8 @@ def summarize(
         run_meta: As for :func:`evaluate`.
         console: A rich console (default: a new one).
         eval_s: Wall time of the episodes, for the record.
+        training_runs: Arm name -> its training run folder: the report shows the learning
+            curves (``STAGE/curves.png``) each stage drew there.
 
     Returns:
         The contents of metrics.json.
@@ -210,6 +218,7 @@ def summarize(
     first_env.close()
     data = data or source_path
     metrics = compute_metrics(by_cond, train_labels=train, n_boot=cfg.n_boot, seed=cfg.seed)
+    metrics["solved_only_with_tools"] = solved_only_with_tools(by_cond)
     checks = run_checks(
         metrics,
         by_cond,
@@ -232,6 +241,7 @@ def summarize(
             },
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "eval_s": None if eval_s is None else round(eval_s, 2),
+            "training_runs": {k: str(v) for k, v in (training_runs or {}).items()},
         }
     )
     write_metrics(run_dir, metrics)
@@ -279,52 +289,6 @@ def _clean(o: Any) -> Any:
     return o
 
 
-def headline_rows(metrics: dict[str, Any]) -> list[list[str]]:
-    """The headline table as strings: one row per condition (shared by the console and the report)."""
-    rows = []
-    for cond, m in metrics["conditions"].items():
-        lo, hi = m["accuracy_ci"]
-        rows.append(
-            [
-                cond,
-                _short_model(m.get("model")),
-                str(m["n"]),
-                f"{fmt_pct(m['accuracy'])} [{_num(lo)}, {_num(hi)}]",
-                f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
-                f"{m['tool_calls_mean']:.2f}" if m["tool_calls_mean"] is not None else "-",
-                fmt_pct(m["crop_on_target_rate"]),
-                fmt_pct(m["invalid_action_rate"]),
-                fmt_pct(m["over_turn_rate"]),
-                fmt_pct(m["majority_baseline"]),
-                fmt_pct(m["random_baseline"]),
-            ]
-        )
-    return rows
-
-
-HEADLINE_COLUMNS = (
-    "condition",
-    "model",
-    "n",
-    "accuracy [95% CI]",
-    "macro-F1",
-    "tools/ep",
-    "crop on target",
-    "invalid",
-    "over-turn",
-    "majority",
-    "random",
-)
-
-
-def _short_model(model: str | None) -> str:
-    """A model folder's last two path parts (``runs/demo/tools`` -> ``demo/tools``), or the name."""
-    if not model:
-        return "-"
-    parts = Path(model).parts
-    return "/".join(parts[-2:]) if len(parts) > 1 else model
-
-
 def print_headline(metrics: dict[str, Any], console=None) -> None:
     """Print the headline table and the paired tests (rich)."""
     from rich.table import Table
@@ -353,12 +317,13 @@ def print_headline(metrics: dict[str, Any], console=None) -> None:
                 f"{c['p_value']:.3g}",
             )
         console.print(t2)
-
-
-def _num(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{100 * x:.1f}"
+    solved = metrics.get("solved_only_with_tools")
+    if solved:
+        console.print(
+            f"solved only with tools: {solved['solved_only_with_tools']} of {solved['items']} "
+            f"test items right in {solved['method']} and wrong in every control "
+            f"({', '.join(solved['controls'])}); {solved['missed_only_with_tools']} the reverse"
+        )
 
 
 def _pp(x: float | None) -> str:

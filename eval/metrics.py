@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import binom
 
-from astroreason.conditions import TOOL_CONDITIONS
+from astroreason.targets import episode_on_target
 
 NO_ANSWER = "no answer"
 
@@ -71,79 +72,6 @@ def majority_baseline(train_labels: Iterable[int]) -> tuple[int, float]:
     counts = np.bincount(y)
     k = int(counts.argmax())
     return (k, float(counts[k] / y.size))
-
-
-# --------------------------------------------------------------------------- crop on target
-
-
-def _area(box: Sequence[float]) -> float:
-    """Area of a box ``x0, y0, x1, y1``, or length of an interval ``lo, hi``."""
-    if len(box) == 2:
-        return max(0.0, float(box[1]) - float(box[0]))
-    return max(0.0, float(box[2]) - float(box[0])) * max(0.0, float(box[3]) - float(box[1]))
-
-
-def _intersection(a: Sequence[float], b: Sequence[float]) -> float:
-    if len(a) == 2:
-        return max(0.0, float(min(a[1], b[1]) - max(a[0], b[0])))
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return max(0.0, float(w)) * max(0.0, float(h))
-
-
-def on_target(
-    footprint: Sequence[float] | None, bbox: Sequence[float] | None, field: Sequence[float] | None
-) -> bool:
-    """Whether a view's footprint is "on target".
-
-    Works on boxes ``x0, y0, x1, y1`` (galaxies: source pixels) or on intervals ``lo, hi``
-    (spectra: wavelength windows in Angstrom); all three arguments must have the same kind.
-
-    On target means: the footprint contains the centre of the ground-truth ``bbox`` (or window),
-    covers at least 50% of its area (length), and is smaller than the whole ``field`` (the overview's
-    footprint), so that a "crop" of the whole image does not count.
-    """
-    if footprint is None or bbox is None or field is None:
-        return False
-    d = len(footprint)
-    if d not in (2, 4) or len(bbox) != d or len(field) != d:
-        return False
-    if d == 2:
-        c = (bbox[0] + bbox[1]) / 2.0
-        contains = footprint[0] <= c <= footprint[1]
-    else:
-        cx, cy = (bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0
-        contains = footprint[0] <= cx <= footprint[2] and footprint[1] <= cy <= footprint[3]
-    b_area = _area(bbox)
-    covers = b_area > 0 and _intersection(footprint, bbox) >= 0.5 * b_area
-    smaller = _area(footprint) < _area(field) * (1.0 - 1e-9)
-    return bool(contains and covers and smaller)
-
-
-VIEW_TOOLS = ("zoom", "crop", "spectrum_window")
-"""Tools whose successful calls count for crop-on-target."""
-
-
-def episode_on_target(record: dict[str, Any]) -> bool | None:
-    """Whether any successful zoom/crop (spectra: spectrum_window) of the episode is on target.
-
-    See :func:`on_target`; the target is ``ground_truth["bbox"]`` (galaxies) or
-    ``ground_truth["key_window"]`` (spectra). None when the episode cannot be scored: a condition
-    without tools, no ground-truth target, or no overview footprint.
-    """
-    if record.get("condition") not in TOOL_CONDITIONS:
-        return None
-    gt = record.get("ground_truth") or {}
-    target = gt.get("bbox") if gt.get("bbox") is not None else gt.get("key_window")
-    views = (record.get("logs") or {}).get("views") or []
-    if target is None or not views or views[0].get("footprint") is None:
-        return None
-    field = views[0]["footprint"]
-    calls = (record.get("logs") or {}).get("tool_calls") or []
-    return any(
-        c.get("ok") and c.get("name") in VIEW_TOOLS and on_target(c.get("footprint"), target, field)
-        for c in calls
-    )
 
 
 # --------------------------------------------------------------------------- per condition
@@ -298,12 +226,51 @@ def paired_comparison(
     }
 
 
+def method_condition(conditions: Sequence[str]) -> str | None:
+    """The method's label among ``conditions``: ``tools@grpo`` (the RL checkpoint), else ``tools``."""
+    return next((c for c in ("tools@grpo", "tools") if c in conditions), None)
+
+
+def solved_only_with_tools(
+    by_condition: dict[str, Sequence[dict[str, Any]]], method: str | None = None
+) -> dict[str, Any] | None:
+    """Items the method gets right and every no-tool and placebo condition gets wrong.
+
+    Counted on the items every one of those conditions ran (``pair_key``); the controls are the
+    arms that see the image without real tools (``CONTROL_CONDITIONS``: no-tools, matched pixels,
+    the placebos) present in ``by_condition``. ``missed_only_with_tools`` counts the reverse: the
+    method wrong where every control is right. None without the method or any control.
+    """
+    from astroreason.conditions import CONTROL_CONDITIONS
+
+    method = method or method_condition(list(by_condition))
+    controls = [c for c in by_condition if c in CONTROL_CONDITIONS]
+    if method is None or not controls:
+        return None
+    right = {c: {pair_key(r): bool(r["correct"]) for r in by_condition[c]} for c in controls}
+    mine = {pair_key(r): bool(r["correct"]) for r in by_condition[method]}
+    shared = [k for k in mine if all(k in right[c] for c in controls)]
+    only = [k for k in shared if mine[k] and not any(right[c][k] for c in controls)]
+    missed = [k for k in shared if not mine[k] and all(right[c][k] for c in controls)]
+    return {
+        "method": method,
+        "controls": controls,
+        "items": len(shared),
+        "solved_only_with_tools": len(only),
+        "missed_only_with_tools": len(missed),
+        "rows": [k[1] for k in only],
+    }
+
+
 def comparison_pairs(conditions: Sequence[str]) -> list[tuple[str, str]]:
-    """Which conditions to compare: the method (``tools``, else the first) against every other."""
+    """Which conditions to compare: the method against every other, and matched against no-tools.
+
+    The method is ``method_condition``'s, else the first condition.
+    """
     conds = list(conditions)
     if len(conds) < 2:
         return []
-    ref = "tools" if "tools" in conds else conds[0]
+    ref = method_condition(conds) or conds[0]
     pairs = [(ref, c) for c in conds if c != ref]
     if "no-tools" in conds and "no-tools-matched" in conds and ref != "no-tools-matched":
         pairs.append(("no-tools-matched", "no-tools"))
@@ -353,3 +320,56 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{100 * x:.{digits}f}%"
+
+
+# --------------------------------------------------------------------------- headline table
+def headline_rows(metrics: dict[str, Any]) -> list[list[str]]:
+    """The headline table as strings: one row per condition (shared by the console and the report)."""
+    rows = []
+    for cond, m in metrics["conditions"].items():
+        lo, hi = m["accuracy_ci"]
+        rows.append(
+            [
+                cond,
+                short_model(m.get("model")),
+                str(m["n"]),
+                f"{fmt_pct(m['accuracy'])} [{_num(lo)}, {_num(hi)}]",
+                f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
+                f"{m['tool_calls_mean']:.2f}" if m["tool_calls_mean"] is not None else "-",
+                fmt_pct(m["crop_on_target_rate"]),
+                fmt_pct(m["invalid_action_rate"]),
+                fmt_pct(m["over_turn_rate"]),
+                fmt_pct(m["majority_baseline"]),
+                fmt_pct(m["random_baseline"]),
+            ]
+        )
+    return rows
+
+
+HEADLINE_COLUMNS = (
+    "condition",
+    "model",
+    "n",
+    "accuracy [95% CI]",
+    "macro-F1",
+    "tools/ep",
+    "crop on target",
+    "invalid",
+    "over-turn",
+    "majority",
+    "random",
+)
+
+
+def short_model(model: str | None) -> str:
+    """A model folder's last two path parts (``runs/demo/tools`` -> ``demo/tools``), or the name."""
+    if not model:
+        return "-"
+    parts = Path(model).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else model
+
+
+def _num(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{100 * x:.1f}"

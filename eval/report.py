@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from astroreason.eval.metrics import fmt_pct
+from astroreason.eval.metrics import HEADLINE_COLUMNS, fmt_pct, headline_rows
 
 REPORT_FILE = "report.html"
 
@@ -173,8 +173,6 @@ def _link(ep_id: str | None, label: str, cls: str) -> str:
 
 def render_report(metrics: dict[str, Any]) -> str:
     """The report as an HTML string (see the module docstring)."""
-    from astroreason.eval.evaluate import HEADLINE_COLUMNS, headline_rows
-
     setup = metrics.get("setup", {})
     conds = metrics["conditions"]
     checks = metrics.get("skeptic", [])
@@ -253,6 +251,25 @@ def render_report(metrics: dict[str, Any]) -> str:
             "two-sided McNemar test on the discordant pairs.</p>"
         )
 
+    solved = metrics.get("solved_only_with_tools")
+    if solved:
+        parts.append("<h2>Solved only with tools</h2>")
+        parts.append(
+            f"<p><b>{solved['solved_only_with_tools']}</b> of {solved['items']} test items are "
+            f"right in {_e(solved['method'])} and wrong in every control "
+            f"({_e(', '.join(solved['controls']))}); <b>{solved['missed_only_with_tools']}</b> "
+            f"are wrong in {_e(solved['method'])} and right in every control.</p>"
+        )
+
+    curves = training_curves(metrics.get("training_runs") or {})
+    if curves:
+        parts.append("<h2>Training curves</h2>")
+        parts.append(
+            "<p class='muted'>Per arm and stage, from the trainer's logs and the validation "
+            "rollouts on the val split (<code>STAGE/curves.png</code> in each run folder).</p>"
+        )
+        parts += curves
+
     parts.append("<h2>Confusion matrices</h2><div class='grid'>")
     parts += [confusion_figure(c, m) for c, m in conds.items() if m["n"]]
     parts.append("</div>")
@@ -311,6 +328,22 @@ def render_report(metrics: dict[str, Any]) -> str:
     parts.append(_table(["true class", *conds], rows, raw=True))
     parts.append("</main></body></html>")
     return "\n".join(parts)
+
+
+def training_curves(runs: dict[str, str]) -> list[str]:
+    """The learning-curve pictures each training stage drew (``RUN/STAGE/curves.png``), inlined."""
+    out = []
+    for arm, folder in runs.items():
+        for stage in ("sft", "grpo"):
+            png = Path(folder) / stage / "curves.png"
+            if png.is_file():
+                data = base64.b64encode(png.read_bytes()).decode("ascii")
+                out.append(
+                    f"<details{' open' if stage == 'grpo' else ''}><summary>{_e(arm)}: "
+                    f"{stage} ({_e(png)})</summary><img class='fig' alt='{_e(arm)} {stage} "
+                    f"curves' src='data:image/png;base64,{data}'></details>"
+                )
+    return out
 
 
 def _pp(x: Any) -> str:

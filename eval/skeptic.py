@@ -10,6 +10,10 @@ Each check has a status (``ok``, ``warn`` or ``fail``) and one sentence with the
   mix differs a little from train does not raise a false alarm;
 * ``blank_tools``: ``blank-tools`` accuracy not significantly below ``tools`` (exact McNemar on the same
   episodes, p < ``alpha_blank``, tools better) means the model does not use what it sees (warn);
+* ``matched_baseline``, ``placebo_reinput``, ``placebo_random_view``: the method not significantly
+  above ``no-tools-matched``, ``reinput`` or ``random-view`` on the same episodes (exact McNemar)
+  means the gain is resolution or token count, not looking (warn, in capitals);
+* ``rl_gain``: ``tools@grpo`` not significantly above its own SFT start ``tools@sft`` (warn);
 * ``data_audit``: high-severity findings of the leakage audit of the data file (fail).
 
 A probe that was not run is a warning: without it the result cannot be vouched for.
@@ -24,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import binomtest
 
-from astroreason.eval.metrics import fmt_pct, paired_comparison
+from astroreason.eval.metrics import fmt_pct, method_condition, paired_comparison
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -107,40 +111,81 @@ def check_blind(
     )
 
 
-def check_blank_tools(
-    tools: Sequence[dict[str, Any]] | None,
-    blank: Sequence[dict[str, Any]] | None,
+def check_must_beat(
+    name: str,
+    method: str,
+    other: str,
+    a: Sequence[dict[str, Any]] | None,
+    b: Sequence[dict[str, Any]] | None,
+    ok: str,
+    warn: str,
     alpha: float = 0.05,
 ) -> Check:
-    """Warn when blanking the tool outputs does not significantly lower accuracy (exact McNemar)."""
-    if not tools or not blank:
-        missing = "tools" if not tools else "blank-tools"
+    """Warn unless ``method`` beats ``other`` on the same episodes (exact McNemar, p < ``alpha``).
+
+    ``ok`` and ``warn`` are the sentences' openings; the numbers follow.
+    """
+    if not a or not b:
+        missing = method if not a else other
         return Check(
-            "blank_tools",
+            name,
             "warn",
-            f"No {missing} run: whether the model uses what its tools show was not tested "
-            "(run both tools and blank-tools).",
+            f"No {missing} run: {method} against {other} was not tested (run both).",
             {},
         )
-    cmp = paired_comparison(tools, blank)
+    cmp = paired_comparison(a, b)
     details = {k: cmp[k] for k in ("n_pairs", "accuracy_a", "accuracy_b", "a_only", "b_only")}
-    details["p_value"] = cmp["p_value"]
+    details.update(p_value=cmp["p_value"], a=method, b=other)
     nums = (
-        f"tools {fmt_pct(cmp['accuracy_a'])} vs blank-tools {fmt_pct(cmp['accuracy_b'])} on "
+        f"{method} {fmt_pct(cmp['accuracy_a'])} vs {other} {fmt_pct(cmp['accuracy_b'])} on "
         f"{cmp['n_pairs']} paired episodes, discordant {cmp['a_only']}/{cmp['b_only']}, "
         f"McNemar p = {cmp['p_value']:.2g}"
     )
     if cmp["n_pairs"] and cmp["accuracy_a"] > cmp["accuracy_b"] and cmp["p_value"] < alpha:
-        return Check(
-            "blank_tools", "ok", f"Blanking the tool views costs accuracy ({nums}).", details
-        )
-    return Check(
+        return Check(name, "ok", f"{ok} ({nums}).", details)
+    return Check(name, "warn", f"{warn} ({nums}).", details)
+
+
+def check_blank_tools(
+    tools: Sequence[dict[str, Any]] | None,
+    blank: Sequence[dict[str, Any]] | None,
+    alpha: float = 0.05,
+    method: str = "tools",
+) -> Check:
+    """Warn when blanking the tool outputs does not significantly lower accuracy (exact McNemar)."""
+    return check_must_beat(
         "blank_tools",
-        "warn",
-        f"Blank-tools accuracy is not significantly below tools ({nums}): the model does not use "
-        "what it sees.",
-        details,
+        method,
+        "blank-tools",
+        tools,
+        blank,
+        "Blanking the tool views costs accuracy",
+        "Blank-tools accuracy is not significantly below tools: the model does not use what it sees",
+        alpha,
     )
+
+
+CONTROLS = (
+    (
+        "matched_baseline",
+        "no-tools-matched",
+        "Tools beat the pixel-matched overview",
+        "TOOLS DO NOT BEAT THE PIXEL-MATCHED OVERVIEW: the gain is resolution, not looking",
+    ),
+    (
+        "placebo_reinput",
+        "reinput",
+        "Tools beat the re-input placebo (the same overview fed again)",
+        "TOOLS DO NOT BEAT THE RE-INPUT PLACEBO: the gain is visual tokens, not looking",
+    ),
+    (
+        "placebo_random_view",
+        "random-view",
+        "Tools beat the random-view placebo (a view of a random place at the same scale)",
+        "TOOLS DO NOT BEAT THE RANDOM-VIEW PLACEBO: where the model looks does not matter",
+    ),
+)
+"""The controls a tool gain must hold against: (check name, condition, ok opening, warn opening)."""
 
 
 def check_audit(findings: Sequence[dict[str, Any]] | None, data: str | None = None) -> Check:
@@ -180,15 +225,51 @@ def run_checks(
     alpha_blind: float = 0.01,
     alpha_blank: float = 0.05,
 ) -> list[Check]:
-    """All checks, in report order."""
+    """All checks, in report order.
+
+    The method is ``tools@grpo`` when the evaluation has it, else ``tools``. The controls
+    (``CONTROLS``: matched pixels and the placebos) are checked when they were run or when the
+    evaluation is a full one (it has ``blank-tools``); ``tools@grpo`` is also checked against its
+    own SFT start ``tools@sft`` when both ran.
+    """
     conds = metrics["conditions"]
     maj = next((m["majority_baseline"] for m in conds.values()), None)
-    return [
+    method = method_condition(list(by_condition))
+    a = by_condition.get(method) if method else None
+    checks = [
         check_blind(by_condition.get("blind"), maj, alpha_blind),
         check_audit(audit_findings, data),
-        check_blank_tools(by_condition.get("tools"), by_condition.get("blank-tools"), alpha_blank),
-        check_human_ceiling(metrics, human_ceiling),
+        check_blank_tools(a, by_condition.get("blank-tools"), alpha_blank, method or "tools"),
     ]
+    for name, other, ok, warn in CONTROLS:
+        if other in by_condition or "blank-tools" in by_condition:
+            checks.append(
+                check_must_beat(
+                    name,
+                    method or "tools",
+                    other,
+                    a,
+                    by_condition.get(other),
+                    ok,
+                    warn,
+                    alpha_blank,
+                )
+            )
+    if "tools@sft" in by_condition and method == "tools@grpo":
+        checks.append(
+            check_must_beat(
+                "rl_gain",
+                "tools@grpo",
+                "tools@sft",
+                a,
+                by_condition["tools@sft"],
+                "GRPO beats its own SFT start",
+                "GRPO DOES NOT BEAT ITS OWN SFT START: RL did no visible work",
+                alpha_blank,
+            )
+        )
+    checks.append(check_human_ceiling(metrics, human_ceiling))
+    return checks
 
 
 STYLE = {"ok": "bold green", "warn": "bold yellow", "fail": "bold white on red"}

@@ -144,7 +144,17 @@ def test_unique_integer_column_is_treated_as_an_id_whatever_its_name():
 def test_id_like_names():
     n = 5
     floats = np.linspace(0, 1, n)
-    for name in ("id", "object_id", "objid", "dr7objid", "index", "idx", "row", "file_name", "path"):
+    for name in (
+        "id",
+        "object_id",
+        "objid",
+        "dr7objid",
+        "index",
+        "idx",
+        "row",
+        "file_name",
+        "path",
+    ):
         assert is_id_like(name, floats), name
     for name in ("ra", "redshift", "pxscale", "valid", "grid"):
         assert not is_id_like(name, floats), name

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from astroreason.cli import main
-from astroreason.demo import ARMS, EVAL_CONDITIONS
+from astroreason.demo import ARMS, EVAL_CONDITIONS, SFT_CONDITIONS
 from astroreason.traces import read_traces
 
 pytestmark = pytest.mark.slow
@@ -17,9 +17,10 @@ pytestmark = pytest.mark.slow
 ARGS = ["--n", "60", "--view-size", "32", "--sft-epochs", "1", "--grpo-steps", "1"]
 
 
-def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
+def test_demo_runs_every_stage_and_resumes(tmp_path, capsys, tiny_model_dir):
     out = tmp_path / "demo"
-    main(["demo", "--out", str(out), *ARGS])
+    args = [*ARGS, "--base", str(tiny_model_dir)]  # random weights: this test needs no skill
+    main(["demo", "--out", str(out), *args])
     text = capsys.readouterr().out
     assert "report:" in text and "demo finished" in text
 
@@ -32,20 +33,33 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys):
 
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     conds = metrics["conditions"]
-    assert set(conds) == {c for cs in EVAL_CONDITIONS.values() for c in cs}
-    for arm, cs in EVAL_CONDITIONS.items():
-        for c in cs:
-            assert conds[c]["model"].endswith(f"train-{arm}/grpo"), (c, conds[c]["model"])
-    n = conds["tools"]["n"]
+    plan = {**{c: (a, "grpo") for a, cs in EVAL_CONDITIONS.items() for c in cs}}
+    plan.update({c: (a, "sft") for a, cs in SFT_CONDITIONS.items() for c in cs})
+    assert set(conds) == set(plan) and {"tools@grpo", "tools@sft", "reinput"} <= set(conds)
+    for c, (arm, stage) in plan.items():
+        assert conds[c]["model"].endswith(f"train-{arm}/{stage}"), (c, conds[c]["model"])
+    n = conds["tools@grpo"]["n"]
     assert n > 0 and all(m["n"] == n for m in conds.values())
     assert metrics["comparisons"] and metrics["skeptic"]
     report = (out / "eval" / "report.html").read_text()
-    assert "no-tools-matched" in report and "blank-tools" in report
+    assert "no-tools-matched" in report and "blank-tools" in report and "random-view" in report
+    assert "Training curves" in report and "Solved only with tools" in report
+    assert (out / "train-tools" / "grpo" / "curves.png").is_file()
+    checks = {c["name"] for c in metrics["skeptic"]}
+    assert {"matched_baseline", "placebo_reinput", "placebo_random_view", "rl_gain"} <= checks
     assert (out / "eval" / "traces.html").is_file()
 
     # a rerun trains nothing, serves nothing and duplicates no episode
-    main(["demo", "--out", str(out), *ARGS])
+    main(["demo", "--out", str(out), *args])
     text = capsys.readouterr().out
     assert "evaluated before" in text and "SFT done before" in text
     assert {arm: (out / f"train-{arm}" / "experiment_log.md").read_text() for arm in ARMS} == logs
-    assert len(list(read_traces(out / "eval" / "tools"))) == n
+    assert len(list(read_traces(out / "eval" / "tools@grpo"))) == n
+
+
+def test_demo_without_a_base_says_how_to_build_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--out", str(tmp_path / "d"), *ARGS, "--base", str(tmp_path / "none")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "astroreason model pretrain" in err and "Traceback" not in err

@@ -105,7 +105,7 @@ def test_oracle_uses_one_tool_call_and_crop_is_on_target(galaxy_file):
 
 @pytest.mark.parametrize("tool", ["crop", "zoom"])
 def test_oracle_on_a_coarse_grid_stays_on_target(galaxy_file, tool):
-    from astroreason.eval.metrics import on_target
+    from astroreason.targets import on_target
 
     env = gymnasium.make(GALAXY_ID, data=str(galaxy_file), split="all", view_size=64)
     oracle = OraclePolicy(tool=tool, grid=50)
@@ -211,7 +211,9 @@ def test_nested_zoom_composes(galaxy_file):
     )
     fp = info["views"][2]["footprint"]
     w = info["views"][0]["footprint"][2]  # the source side
-    assert fp == pytest.approx([3 * w / 8, 3 * w / 8, 5 * w / 8, 5 * w / 8])  # two x2 zooms, centred
+    assert fp == pytest.approx(
+        [3 * w / 8, 3 * w / 8, 5 * w / 8, 5 * w / 8]
+    )  # two x2 zooms, centred
 
 
 def test_bad_config_and_labels_are_clear_errors(galaxy_file, spectra_dir):

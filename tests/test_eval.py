@@ -9,10 +9,8 @@ from astroreason.eval.metrics import (
     classification_metrics,
     compute_metrics,
     condition_metrics,
-    episode_on_target,
     exact_mcnemar,
     majority_baseline,
-    on_target,
     paired_comparison,
 )
 from astroreason.eval.skeptic import (
@@ -21,6 +19,7 @@ from astroreason.eval.skeptic import (
     check_blind,
     check_human_ceiling,
 )
+from astroreason.targets import episode_on_target, on_target
 from astroreason.traces import read_traces
 
 NAMES = ["a", "b", "c"]
@@ -386,3 +385,48 @@ def test_cli_eval_with_an_openai_server(galaxy_file, tmp_path):
     assert srv.requests == 6 and m["setup"]["model"] == "stub"
     checks = {c["name"]: c["status"] for c in m["skeptic"]}
     assert checks["data_audit"] == "warn"
+
+
+def test_controls_and_rl_gain_are_checked_loudly():
+    from astroreason.eval.skeptic import run_checks
+
+    right = lambda c, n=40: [rec(i, 0, 0, condition=c) for i in range(n)]  # noqa: E731
+    wrong = lambda c, n=40: [rec(i, 0, 1, condition=c) for i in range(n)]  # noqa: E731
+    by = {
+        "tools@grpo": right("tools@grpo"),
+        "tools@sft": right("tools@sft"),  # RL gained nothing over its start
+        "blank-tools": wrong("blank-tools"),
+        "no-tools-matched": wrong("no-tools-matched"),
+        "reinput": right("reinput"),  # the placebo does as well: tokens, not looking
+    }
+    metrics = compute_metrics(by, train_labels=[0, 1, 2])
+    checks = {c.name: c for c in run_checks(metrics, by)}
+    assert checks["blank_tools"].status == "ok"
+    assert checks["matched_baseline"].status == "ok"
+    assert checks["matched_baseline"].details["a"] == "tools@grpo"
+    assert checks["placebo_reinput"].status == "warn"
+    assert "TOOLS DO NOT BEAT THE RE-INPUT PLACEBO" in checks["placebo_reinput"].sentence
+    assert checks["placebo_random_view"].status == "warn"  # not run: cannot vouch
+    assert "No random-view run" in checks["placebo_random_view"].sentence
+    assert checks["rl_gain"].status == "warn" and "RL did no visible work" in checks["rl_gain"].sentence
+    by["tools@sft"] = wrong("tools@sft")
+    checks = {c.name: c for c in run_checks(compute_metrics(by), by)}
+    assert checks["rl_gain"].status == "ok"
+    pairs = {(c["a"], c["b"]) for c in compute_metrics(by)["comparisons"]}
+    assert ("tools@grpo", "tools@sft") in pairs and ("tools@grpo", "reinput") in pairs
+
+
+def test_solved_only_with_tools_counts_items_no_control_gets():
+    from astroreason.eval.metrics import solved_only_with_tools
+
+    by = {
+        "tools": [rec(i, 0, 0 if i < 6 else 1) for i in range(10)],
+        "no-tools": [rec(i, 0, 0 if i < 2 else 1, condition="no-tools") for i in range(10)],
+        "reinput": [rec(i, 0, 0 if i in (1, 3, 9) else 1, condition="reinput") for i in range(10)],
+        "blank-tools": [rec(i, 0, 1, condition="blank-tools") for i in range(10)],  # not a control
+    }
+    s = solved_only_with_tools(by)
+    assert s["controls"] == ["no-tools", "reinput"] and s["items"] == 10
+    assert s["rows"] == [2, 4, 5] and s["solved_only_with_tools"] == 3
+    assert s["missed_only_with_tools"] == 0  # row 9: reinput right but no-tools wrong
+    assert solved_only_with_tools({"tools": by["tools"]}) is None

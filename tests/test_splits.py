@@ -85,7 +85,9 @@ def test_not_file_order_on_a_class_sorted_source():
     labels = sorted_labels([200, 200, 200])
     sp = make_split(FakeImageSource(labels), SplitConfig(seed=0))
     gaps = np.diff(sp.test)
-    assert (gaps > 1).sum() > 20, "test rows form contiguous blocks: file order leaked into the split"
+    assert (gaps > 1).sum() > 20, (
+        "test rows form contiguous blocks: file order leaked into the split"
+    )
     # within one class the test rows are spread across its whole block, not its first or last 20%
     t0 = sp.test[labels[sp.test] == 0]
     assert t0.min() < 40 and t0.max() > 160, f"class-0 test rows span only {t0.min()}..{t0.max()}"
@@ -206,7 +208,9 @@ def test_summary_lists_counts_per_split_and_class():
     assert f"train {sp.train.size}, val {sp.val.size}, test {sp.test.size}" in text
     assert "0 class 0" in text and "9 class 9" in text
     line = next(x for x in text.splitlines() if x.startswith("4 class 4"))
-    assert line.split()[-3:] == [str(v) for v in (sp.class_counts[s][4] for s in ("train", "val", "test"))]
+    assert line.split()[-3:] == [
+        str(v) for v in (sp.class_counts[s][4] for s in ("train", "val", "test"))
+    ]
 
 
 # ----------------------------------------------------------------------------- persistence

@@ -146,6 +146,7 @@ def test_adapter_runs_tools_through_the_env_and_scores_with_its_reward(galaxy_fi
     # one call that worked pays call_cost; the two refused calls pay format_penalty instead
     assert rewards == [pytest.approx(1.0 - cost.call_cost - 2 * cost.format_penalty)]
     assert env.info["correct"] and seen["episode/tool_calls"] == 3 and seen["episode/accuracy"] == 1
+    assert seen["episode/on_target_rate"] in (0.0, 1.0)  # the one crop that worked, scored
 
     env.reset(row_id=row_id)
     still_calling = [{"role": "assistant", "content": "", "tool_calls": [{"function": {}}]}]
@@ -277,6 +278,8 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     assert ": sft" in log and "sft_max_steps=2" in log and "git commit" in log
     sft_loss = json.loads(log.split("- result: ")[1].splitlines()[0])["train_loss"]
     assert math.isfinite(sft_loss) and sft_loss > 0
+    assert "![sft learning curves](sft/curves.png)" in log and (sft_dir / "curves.png").is_file()
+    assert json.loads((sft_dir / "log_history.json").read_text())[0]["loss"] > 0
 
     # GRPO from the SFT checkpoint, 1 step, 4 rollouts of 2 prompts with a crop mid-episode
     cfg = _cfg(
@@ -287,6 +290,7 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
         per_device_batch_size=4,
         max_completion_length=128,
         val_episodes=2,
+        val_every=1,
         val_max_new_tokens=8,
     )
     assert start_checkpoint(cfg) == str(sft_dir)
@@ -326,6 +330,9 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     assert stats.tool_calls == 4 and stats.episodes == 4
     assert monitor.val_history and 0.0 <= monitor.val_history[0][1] <= 1.0
     assert (cfg.grpo_dir / "val" / "step-1" / "traces.jsonl").is_file()
+    curve = [json.loads(line) for line in (cfg.grpo_dir / "val_curve.jsonl").open()]
+    assert [r["step"] for r in curve] == [0, 1] and curve[0]["n"] == 2  # from the SFT checkpoint
+    assert (cfg.grpo_dir / "curves.png").is_file() and (cfg.grpo_dir / "log_history.json").is_file()
 
     from astroreason.training.sft import save_final
 

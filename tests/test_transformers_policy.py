@@ -34,7 +34,7 @@ def test_shipped_checkpoint_zooms_on_the_galaxy_and_answers(tmp_path):
     from pathlib import Path
 
     from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
-    from astroreason.eval.metrics import episode_on_target
+    from astroreason.targets import episode_on_target
 
     ckpt = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-galaxy-agent"
     data = tmp_path / "unseen.h5"  # other seed: galaxies the checkpoint never saw

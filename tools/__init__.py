@@ -5,14 +5,21 @@ imports only numpy, PIL and the standard library). The environment resolves ``im
 parent footprint, calls a tool, and turns a ``ToolError`` into a tool message for the model.
 
 * ``geometry``: ``Footprint`` (the square of source pixels a view shows), 0-1000 coordinates,
-  placement, ``ToolError``;
+  placement (``place_square``, and ``random_square`` for the ``random-view`` placebo), ``ToolError``;
 * ``image_tools``: ``overview``, ``zoom``, ``crop``, ``stretch``;
-* ``spectrum_tools``: ``render_spectrum``, ``spectrum_overview``, ``spectrum_window``;
+* ``spectrum_tools``: ``render_spectrum``, ``spectrum_overview``, ``spectrum_window``, ``window_table``;
 * ``schema``: ``TOOL_SCHEMAS`` (OpenAI function-calling format) and ``validate_arguments``, both
   generated from one model-facing declaration per tool.
 """
 
-from astroreason.tools.geometry import COORD_MAX, MIN_SIDE, Footprint, ToolError, place_square
+from astroreason.tools.geometry import (
+    COORD_MAX,
+    MIN_SIDE,
+    Footprint,
+    ToolError,
+    place_square,
+    random_square,
+)
 from astroreason.tools.image_tools import crop, overview, render_view, stretch, zoom
 from astroreason.tools.schema import (
     MAX_WINDOW_A,
@@ -28,6 +35,7 @@ from astroreason.tools.spectrum_tools import (
     render_spectrum,
     spectrum_overview,
     spectrum_window,
+    window_table,
 )
 
 __all__ = [
@@ -45,11 +53,13 @@ __all__ = [
     "crop",
     "overview",
     "place_square",
+    "random_square",
     "render_spectrum",
     "render_view",
     "spectrum_overview",
     "spectrum_window",
     "stretch",
     "validate_arguments",
+    "window_table",
     "zoom",
 ]

@@ -91,9 +91,7 @@ class Footprint:
     def full(cls, height: int, width: int) -> Footprint:
         """The overview footprint: the square of side ``max(height, width)`` centred on the source."""
         side = float(max(height, width))
-        return cls(
-            (width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2
-        )
+        return cls((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
 
     @property
     def width(self) -> float:
@@ -150,6 +148,24 @@ def place_square(cx: float, cy: float, side: float, height: int, width: int) -> 
     """
     x0 = _place(cx, side, width)
     y0 = _place(cy, side, height)
+    return Footprint(x0, y0, x0 + side, y0 + side)
+
+
+def random_square(side: float, height: int, width: int, rng) -> Footprint:
+    """A square footprint of ``side`` source pixels at a uniformly random place inside the source.
+
+    Along each axis the start is uniform over the positions that keep the square inside the
+    source; along an axis where the square is at least as long as the source it is centred, as in
+    :func:`place_square`. ``rng`` is a ``numpy.random.Generator`` (the caller's seeded one).
+    """
+
+    def start(extent: int) -> float:
+        if side >= extent:
+            return (extent - side) / 2
+        return float(rng.uniform(0.0, extent - side))
+
+    x0 = start(width)
+    y0 = start(height)
     return Footprint(x0, y0, x0 + side, y0 + side)
 
 

@@ -48,8 +48,10 @@ STRETCH_PERCENTILES = (0.5, 99.5)
 
 def _check_source(source: np.ndarray) -> tuple[int, int]:
     if not isinstance(source, np.ndarray) or source.dtype != np.uint8:
-        raise TypeError(f"source must be a uint8 numpy array; got {type(source).__name__}"
-                        + (f" of {source.dtype}" if isinstance(source, np.ndarray) else ""))
+        raise TypeError(
+            f"source must be a uint8 numpy array; got {type(source).__name__}"
+            + (f" of {source.dtype}" if isinstance(source, np.ndarray) else "")
+        )
     if not (source.ndim == 2 or (source.ndim == 3 and source.shape[2] == 3)) or 0 in source.shape:
         raise ValueError(f"source must have shape (H, W) or (H, W, 3); got {source.shape}")
     return source.shape[0], source.shape[1]

@@ -423,9 +423,7 @@ def validate_arguments(name: str, args: Any) -> dict[str, Any]:
         raise ToolError(f"unknown tool {show(name)}; available: {', '.join(TOOLS)}")
     example = _example(decl)
     if not isinstance(args, dict):
-        raise ToolError(
-            f"{name}: arguments must be a JSON object like {example}; got {show(args)}"
-        )
+        raise ToolError(f"{name}: arguments must be a JSON object like {example}; got {show(args)}")
     extra = [k for k in args if k not in decl.specs]
     if extra:
         raise ToolError(

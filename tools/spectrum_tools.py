@@ -328,6 +328,17 @@ def spectrum_window(
     return image, SpectralWindow(lo, hi), text
 
 
+def window_table(
+    wavelength: np.ndarray, flux: np.ndarray, mask: np.ndarray | None, lo: float, hi: float
+) -> str:
+    """The numeric table ``spectrum_window(..., table=True)`` appends, for the window ``lo-hi``.
+
+    Any window inside the data (no width limits): placebo conditions tabulate what they show.
+    """
+    wl, fl, bad = _check_spectrum(wavelength, flux, mask)
+    return _table(wl, fl, bad, float(lo), float(hi))
+
+
 def _table(wl: np.ndarray, fl: np.ndarray, bad: np.ndarray, lo: float, hi: float) -> str:
     """Mean good flux in up to ``TABLE_BINS`` equal wavelength bins of the window."""
     i0, i1 = np.searchsorted(wl, [lo, hi], side="left")

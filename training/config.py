@@ -12,6 +12,8 @@ Run layout (``output_dir`` is the run's root)::
       sft/                  SFT checkpoint (model + processor), alarms.log, tensorboard logs
       grpo/                 GRPO checkpoint; starts from ../sft when that holds a model
       grpo/val/step-N/      validation rollouts (traces) of the current model
+      STAGE/val_curve.jsonl one line per validation: step, accuracy, tool calls, on-target, ...
+      STAGE/log_history.json  the trainer's logs; STAGE/curves.png their learning curves
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from astroreason.conditions import TRAINABLE_CONDITIONS
 from astroreason.errors import ConfigError
 
-CONDITIONS = ("tools", "no-tools", "no-tools-matched")
-"""Training conditions: the model may call zoom/crop, or must answer from the overview alone (the
-64 px one, or the pixel-matched larger one; see :mod:`astroreason.conditions`)."""
+CONDITIONS = TRAINABLE_CONDITIONS
+"""Training conditions (the ``trainable`` ones of :mod:`astroreason.conditions`): the model may call
+zoom/crop (``tools``, or a placebo, ``reinput``/``random-view``, trained the same way: the oracle's
+SFT calls and GRPO rollouts run in that condition's env), or must answer from the overview alone
+(the 64 px one, or the pixel-matched larger one)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class TrainConfig:
     """Galaxies to synthesise when ``bootstrap_tiny`` writes the data file."""
 
     condition: str = "tools"
-    """``tools`` (zoom and crop offered) or ``no-tools`` (answer from the overview)."""
+    """One of ``CONDITIONS``: ``tools`` (zoom and crop offered), a placebo of it (``reinput``,
+    ``random-view``: the same tools, placebo views), ``no-tools`` or ``no-tools-matched``."""
 
     view_size: int = 64
     """Side in pixels of every view the model sees (the environment's ``view_size``)."""
@@ -134,6 +140,10 @@ class TrainConfig:
     sft_zoom_factor: float = 3
     """Magnification of the teacher's zoom calls."""
 
+    sft_look_share: float = 1.0
+    """Share of SFT conversations in which the teacher looks before answering (the rest answer at
+    once, seeded per episode); below 1 SFT is a warm start that leaves GRPO the choice to learn."""
+
     sft_epochs: float = 1.0
     """Passes over the SFT conversations."""
 
@@ -156,7 +166,7 @@ class TrainConfig:
     """Where TRL logs go: ``tensorboard``, ``wandb`` or ``none``."""
 
     val_every: int = 0
-    """Validation rollouts on the val split every N steps (0: only at the end of the run)."""
+    """Validation rollouts on the val split every N steps and at step 0 (0: only at the end)."""
 
     val_episodes: int = 8
     """Validation episodes per check (greedy, the current model through transformers)."""
@@ -209,6 +219,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"condition: {cfg.condition!r}; choose one of {', '.join(CONDITIONS)}")
     from astroreason.policies.scripted import OraclePolicy
 
+    if not 0.0 <= cfg.sft_look_share <= 1.0:
+        raise ConfigError(f"sft_look_share: must be in [0, 1], got {cfg.sft_look_share}")
     try:  # the teacher's own rules, reported under the config's names (sft_tool, sft_grid)
         OraclePolicy(tool=cfg.sft_tool, grid=cfg.sft_grid, zoom_factor=cfg.sft_zoom_factor)
     except ValueError as err:
@@ -383,13 +395,32 @@ def _parse_value(key: str, type_str: str, raw: str) -> Any:
     return raw
 
 
+def env_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The environment overrides (``EnvConfig`` fields) a training config implies."""
+    return {
+        "view_size": cfg.view_size,
+        "max_turns": cfg.max_turns,
+        "max_tool_calls": cfg.max_tool_calls,
+        "split_seed": cfg.split_seed,
+    }
+
+
 def ensure_tiny_assets(cfg: TrainConfig) -> None:
-    """With ``bootstrap_tiny``: build the tiny model and the synthetic data where they are missing."""
+    """With ``bootstrap_tiny``: build the synthetic data, and a random tiny model, where missing.
+
+    The pretrained tiny base (``TINY_BASE``) is never replaced by random weights: when it is
+    missing this says how to build it.
+    """
     if not cfg.bootstrap_tiny:
         return
-    from astroreason.models.tiny import build_tiny_model, is_built
+    from astroreason.models.tiny import TINY_BASE, build_tiny_model
 
-    if not is_built(cfg.model):
+    if not (Path(cfg.model) / "config.json").is_file():
+        if Path(cfg.model).resolve() == TINY_BASE:
+            raise ConfigError(
+                f"model: {cfg.model} is missing; build the tiny base once with "
+                "`astroreason model pretrain` (about an hour on 2 cores)"
+            )
         build_tiny_model(cfg.model)
     if not Path(cfg.data).exists():
         from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file

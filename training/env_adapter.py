@@ -24,7 +24,9 @@ TRL turns that into NaN, leaves the row out of the group baseline and gives it a
 format penalty): in TRL a reply without a tool call ends the rollout, so the env's format retries
 do not happen during training (simplified against the env, which would let the model retry).
 
-``GalaxyToolAdapter`` (tools condition) has the tools; ``GalaxyAnswerAdapter`` (no-tools) has none.
+``GalaxyToolAdapter`` (every condition with tools: ``tools`` and its placebos ``reinput`` and
+``random-view``, whose views the env replaces) has the tools; ``GalaxyAnswerAdapter`` (no-tools) has
+none.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from typing import Any, get_type_hints
 
 import gymnasium
 
+from astroreason.conditions import condition_spec
 from astroreason.envs import GALAXY_ID
 from astroreason.images import to_pil
 from astroreason.protocol import format_tool_call
+from astroreason.targets import calls_on_target
 from astroreason.tools import schema as tool_schema
 
 OVER = "the episode is over (no replies left); answer now"
@@ -148,7 +152,7 @@ def _tool_method(name: str, declaration: Callable) -> Callable:
 
 
 class GalaxyToolAdapter(_GalaxyAdapterBase):
-    """Tools condition: ``zoom`` and ``crop`` are offered to the model."""
+    """Conditions with tools: ``zoom`` and ``crop`` are offered to the model."""
 
     zoom = _tool_method("zoom", tool_schema._zoom)
     crop = _tool_method("crop", tool_schema._crop)
@@ -169,12 +173,12 @@ def adapter_factory(
 
     Args:
         data: Data path, or an opened source shared by every instance.
-        condition: ``tools`` or ``no-tools``.
+        condition: A condition (or ``NAME@TAG`` label); tools are offered when it uses them.
         env_options: ``GalaxyEnvConfig`` overrides (``view_size``, ``max_turns``, ...).
         split: The split rows come from (``train`` for GRPO).
         stats: Counters shared with the monitor (a new one if None).
     """
-    base = GalaxyToolAdapter if condition == "tools" else GalaxyAnswerAdapter
+    base = GalaxyToolAdapter if condition_spec(condition).uses_tools else GalaxyAnswerAdapter
     attrs = {
         "data": data,
         "split": split,
@@ -206,11 +210,13 @@ def episode_reward(
     """TRL reward function: finish each episode in its env and return the env's episode return.
 
     ``None`` (unscorable, advantage 0) when the rollout was cut off while calling tools or the env
-    truncated it at ``max_turns``. Logs ``episode/*`` metrics through TRL's ``log_metric``.
+    truncated it at ``max_turns``. Logs ``episode/*`` metrics through TRL's ``log_metric``
+    (``episode/on_target_rate`` over the episodes :func:`astroreason.targets.calls_on_target` can score).
     """
     rewards: list[float | None] = []
     n = len(completions)
     acc = calls = invalid = over = answered = 0
+    targets: list[bool] = []
     stats = environments[0].stats if environments else None
     for i, (completion, env) in enumerate(zip(completions, environments, strict=True)):
         text, wants_tool = final_text(completion)
@@ -220,6 +226,11 @@ def episode_reward(
         cut_off = wants_tool or bool(info.get("over_turn", False))
         calls += len(info.get("tool_calls", []))
         invalid += int(info.get("invalid_actions", 0))
+        hit = calls_on_target(
+            env.condition, info.get("ground_truth"), info.get("views"), info.get("tool_calls")
+        )
+        if hit is not None:
+            targets.append(hit)
         if cut_off:
             over += 1
             rewards.append(None)
@@ -243,6 +254,8 @@ def episode_reward(
         log_metric("episode/invalid_rate", invalid / replies)
         log_metric("episode/over_turn_rate", over / n)
         log_metric("episode/answer_rate", answered / n)
+        if targets:
+            log_metric("episode/on_target_rate", sum(targets) / len(targets))
     return rewards
 
 

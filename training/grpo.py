@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from astroreason.training.config import TrainConfig, build_grpo_config
+from astroreason.training.config import TrainConfig, build_grpo_config, env_options
 from astroreason.training.env_adapter import (
     EpisodeStats,
     adapter_factory,
@@ -31,7 +31,7 @@ from astroreason.training.env_adapter import (
     grpo_rows,
     make_galaxy_env,
 )
-from astroreason.training.sft import env_options, load_model_and_processor, lora_config, save_final
+from astroreason.training.sft import load_model_and_processor, lora_config, save_final
 
 
 def start_checkpoint(cfg: TrainConfig) -> str:

@@ -15,12 +15,17 @@ invalid-action rate, over-turn rate), and:
     sits near 0 and changes sign;
   * validation accuracy above ``acc_ceiling`` (leakage or a too easy set);
   * the tool-call rate collapsing to zero, the invalid-action rate rising;
-* validates every ``val_every`` steps and at the end: greedy rollouts of the current in-memory
-  model on the VAL split (never test) through the project's rollout runner and transformers policy;
+* validates every ``val_every`` steps (and then at step 0 too, so curves start at the stage's start
+  checkpoint) and at the end: greedy rollouts of the current in-memory model on the VAL split (never
+  test) through the project's rollout runner and transformers policy. Each validation is one line of
+  ``STAGE_DIR/val_curve.jsonl``: step, accuracy, and from its traces tool calls per episode,
+  on-target rate, invalid-action and over-turn rates;
+* at the end of training writes the trainer's log history to ``STAGE_DIR/log_history.json`` and
+  draws ``STAGE_DIR/curves.png`` (:func:`astroreason.training.curves.plot_curves`);
 * stops cleanly (``should_save`` then ``should_training_stop``) past ``max_wall_s`` or
   ``max_generated_tokens``;
 * appends a section to ``OUTPUT_DIR/experiment_log.md`` (date, command, config, data hash and
-  split, git commit, final metrics, alarms) when the stage finishes.
+  split, git commit, final metrics, alarms, the curves picture) when the stage finishes.
 
 The checks are pure functions of metric series, tested on planted failures.
 """
@@ -31,6 +36,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -42,6 +48,7 @@ from transformers import TrainerCallback
 
 from astroreason.policies.transformers_local import TransformersPolicy
 from astroreason.training.config import TrainConfig
+from astroreason.training.curves import LOG_HISTORY, VAL_CURVE, curve_rows, plot_curves
 
 
 # ----------------------------------------------------------------------------------------------
@@ -150,8 +157,8 @@ class InMemoryPolicy(TransformersPolicy):
 def validate(model, processor, cfg: TrainConfig, run_dir: Path, source: Any = None) -> float:
     """Greedy accuracy of ``model`` on ``cfg.val_episodes`` episodes of the val split."""
     from astroreason.rollout import RolloutConfig, run_rollouts
+    from astroreason.training.config import env_options
     from astroreason.training.env_adapter import make_galaxy_env
-    from astroreason.training.sft import env_options
 
     data = source if source is not None else cfg.data
     opts = env_options(cfg)
@@ -175,6 +182,38 @@ def validate(model, processor, cfg: TrainConfig, run_dir: Path, source: Any = No
     return summary.correct / max(1, summary.written)
 
 
+def trace_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """Per-episode means of a validation run's traces (``{}`` when it wrote none).
+
+    ``n`` episodes; ``tool_calls`` per episode; ``on_target_rate`` over the episodes with a
+    scorable zoom/crop target (None when none is, e.g. no-tools); ``invalid_rate`` invalid actions
+    per reply and ``over_turn_rate`` (as the training rollouts' ``episode/*`` metrics);
+    ``answer_rate``; ``return`` (the mean episode return).
+    """
+    from astroreason.targets import episode_on_target
+    from astroreason.traces import TRACES_FILE, read_traces
+
+    if not (Path(run_dir) / TRACES_FILE).is_file():
+        return {}
+    recs = list(read_traces(run_dir))
+    if not recs:
+        return {}
+    n = len(recs)
+    m = [r.get("metrics") or {} for r in recs]
+    hits = [episode_on_target(r) for r in recs]
+    scored = [h for h in hits if h is not None]
+    replies = max(1, sum(int(x.get("turns", 0)) for x in m))
+    return {
+        "n": n,
+        "tool_calls": sum(int(x.get("tool_calls", 0)) for x in m) / n,
+        "on_target_rate": sum(scored) / len(scored) if scored else None,
+        "invalid_rate": sum(int(x.get("invalid_actions", 0)) for x in m) / replies,
+        "over_turn_rate": sum(bool(x.get("over_turn")) for x in m) / n,
+        "answer_rate": sum(r.get("prediction") is not None for r in recs) / n,
+        "return": sum(float(x.get("return", 0.0)) for x in m) / n,
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # the callback
 # ----------------------------------------------------------------------------------------------
@@ -186,7 +225,9 @@ class TrainingMonitor(TrainerCallback):
         stage: ``sft`` or ``grpo`` (the stage folder under ``cfg.output_dir``).
         command: The command line to record (default: ``sys.argv``).
         stats: The adapters' shared ``EpisodeStats`` (GRPO), for the token budget.
-        validate_fn: ``(model, processor, run_dir) -> accuracy``; default :func:`validate`.
+        validate_fn: ``(model, processor, run_dir) -> accuracy`` (or a dict of metrics with
+            ``accuracy``); default :func:`validate`. The traces it leaves in ``run_dir`` add
+            :func:`trace_metrics` to the validation's row of ``val_curve.jsonl``.
     """
 
     def __init__(
@@ -206,6 +247,8 @@ class TrainingMonitor(TrainerCallback):
         self.history: list[dict[str, Any]] = []
         self.alarms: list[str] = []
         self.val_history: list[tuple[int, float]] = []
+        self.val_rows: list[dict[str, Any]] = []
+        self.curves: Path | None = None
         self.stopped_by: str | None = None
         self._seen: set[str] = set()
         self._t0 = time.perf_counter()
@@ -253,9 +296,19 @@ class TrainingMonitor(TrainerCallback):
         if msg:
             self.alarm(msg, step)
 
-    def record_validation(self, step: int, accuracy: float) -> None:
-        """Keep a validation result and check it against the ceiling."""
+    def record_validation(
+        self, step: int, accuracy: float, metrics: dict[str, Any] | None = None
+    ) -> None:
+        """Keep a validation result, append it to ``val_curve.jsonl``, check it against the ceiling."""
         self.val_history.append((step, accuracy))
+        row = {"step": int(step), **(metrics or {}), "accuracy": float(accuracy)}
+        self.val_rows.append(row)
+        try:
+            self.stage_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.stage_dir / VAL_CURVE, "a") as f:
+                f.write(json.dumps(row, default=_plain) + "\n")
+        except OSError as e:  # a full disk must not end a training run
+            print(f"[{self.stage}] could not write {VAL_CURVE}: {e}", file=sys.stderr)
         print(f"[{self.stage}] step {step}: val accuracy {accuracy:.3f}", file=sys.stderr)
         msg = check_accuracy_ceiling(accuracy, self.cfg.acc_ceiling)
         if msg:
@@ -263,8 +316,20 @@ class TrainingMonitor(TrainerCallback):
 
     # -- TrainerCallback hooks -------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
-        """Start the wall-clock budget."""
+        """Start the wall-clock budget; with ``val_every`` > 0 validate the starting model."""
         self._t0 = time.perf_counter()
+        if _main_process(state):
+            self._restart_curve(state.global_step)
+        if self.cfg.val_every > 0:
+            self._validate(state, kwargs)
+
+    def _restart_curve(self, step: int) -> None:
+        """Drop ``val_curve.jsonl`` rows from ``step`` on (a rerun of the stage starts afresh)."""
+        path = self.stage_dir / VAL_CURVE
+        if not path.is_file():
+            return
+        keep = [r for r in curve_rows(self.stage_dir) if r["step"] < step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in keep))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         """Keep the logged metrics and run the checks."""
@@ -276,7 +341,8 @@ class TrainingMonitor(TrainerCallback):
         """Validate every ``val_every`` steps; enforce the budget guards."""
         cfg = self.cfg
         if cfg.val_every > 0 and state.global_step % cfg.val_every == 0:
-            self._validate(state.global_step, kwargs)
+            if not any(s == state.global_step for s, _ in self.val_history):
+                self._validate(state, kwargs)
         why = None
         if cfg.max_wall_s is not None and time.perf_counter() - self._t0 > cfg.max_wall_s:
             why = f"wall time over max_wall_s={cfg.max_wall_s:g}"
@@ -291,19 +357,51 @@ class TrainingMonitor(TrainerCallback):
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
-        """Validate the final model (when ``val_episodes`` > 0)."""
+        """Validate the final model (when ``val_episodes`` > 0); write the log history and curves."""
         if self.cfg.val_episodes > 0 and not any(
             s == state.global_step for s, _ in self.val_history
         ):
-            self._validate(state.global_step, kwargs)
+            self._validate(state, kwargs)
+        if _main_process(state):
+            self.write_curves(state)
 
-    def _validate(self, step: int, kwargs: dict[str, Any]) -> None:
+    def _validate(self, state: Any, kwargs: dict[str, Any]) -> None:
+        """Validate on the main process only (one writer of the traces and the curve)."""
         model, processor = kwargs.get("model"), kwargs.get("processing_class")
         if model is None or processor is None or self.cfg.val_episodes <= 0:
             return
+        if not _main_process(state):
+            return
+        step = state.global_step
         run_dir = self.stage_dir / "val" / f"step-{step}"
+        if run_dir.exists():  # traces of an earlier run's model would be resumed, not redone
+            shutil.rmtree(run_dir)
         fn = self.validate_fn or (lambda m, p, d: validate(m, p, self.cfg, d))
-        self.record_validation(step, float(fn(model, processor, run_dir)))
+        result = fn(model, processor, run_dir)
+        metrics = dict(result) if isinstance(result, dict) else {"accuracy": result}
+        accuracy = float(metrics.pop("accuracy"))
+        try:
+            metrics = {**trace_metrics(run_dir), **metrics}
+        except Exception as e:  # the curve loses a few columns, the run goes on
+            print(f"[{self.stage}] could not read the validation traces: {e}", file=sys.stderr)
+        self.record_validation(step, accuracy, metrics)
+
+    def write_curves(self, state: Any = None) -> Path | None:
+        """Write ``log_history.json`` (the trainer's, else this monitor's) and draw ``curves.png``.
+
+        Returns the picture's path, or None when there was nothing to draw or drawing failed (a
+        warning; the stage's results stand without it).
+        """
+        history = list(getattr(state, "log_history", None) or self.history)
+        try:
+            self.stage_dir.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(history, indent=1, default=_plain)
+            (self.stage_dir / LOG_HISTORY).write_text(text + "\n")
+            self.curves = plot_curves(self.stage_dir)
+        except Exception as e:
+            print(f"[{self.stage}] could not draw the learning curves: {e}", file=sys.stderr)
+            self.curves = None
+        return self.curves
 
     # -- the experiment log ----------------------------------------------------------------
     def finish(self, state: Any, summary: dict[str, Any]) -> Path:
@@ -315,6 +413,13 @@ class TrainingMonitor(TrainerCallback):
         metrics = {k: round(float(v), 5) for k, v in last.items() if k != "step"}
         if self.val_history:
             metrics["val_accuracy"] = self.val_history[-1][1]
+        if self.curves is None or not self.curves.is_file():
+            self.write_curves(state)
+        if self.curves is not None:
+            rel = self.curves.resolve().relative_to(path.parent.resolve()).as_posix()
+            curves = f"![{self.stage} learning curves]({rel}) (`{self.curves}`)"
+        else:
+            curves = "none (nothing logged)"
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         lines = [
             f"## {now}: {self.stage}",
@@ -326,6 +431,7 @@ class TrainingMonitor(TrainerCallback):
             f"- stopped by budget guard: {self.stopped_by or 'no'}",
             f"- final metrics: {json.dumps(metrics, sort_keys=True)}",
             f"- validation (val split): {self.val_history or 'none'}",
+            f"- learning curves: {curves}",
             "- alarms: " + ("none" if not self.alarms else ""),
             *[f"  - {a}" for a in self.alarms],
             "",
@@ -340,6 +446,18 @@ class TrainingMonitor(TrainerCallback):
         with open(path, "a") as f:
             f.write("\n".join(lines) + "\n")
         return path
+
+
+def _main_process(state: Any) -> bool:
+    return bool(getattr(state, "is_world_process_zero", True))
+
+
+def _plain(x: Any) -> Any:
+    """JSON fallback for log values (tensors, numpy scalars): a float, else the text."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return str(x)
 
 
 def _num(x: Any) -> bool:

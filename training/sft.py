@@ -21,20 +21,13 @@ import json
 import time
 from typing import Any
 
+import numpy as np
+
 from astroreason.images import to_pil
 from astroreason.policies.scripted import OraclePolicy
-from astroreason.training.config import TrainConfig, build_sft_config
+from astroreason.protocol import format_answer
+from astroreason.training.config import TrainConfig, build_sft_config, env_options
 from astroreason.training.env_adapter import adapter_factory, env_tool_schemas, make_galaxy_env
-
-
-def env_options(cfg: TrainConfig) -> dict[str, Any]:
-    """The ``GalaxyEnvConfig`` overrides a training config implies."""
-    return {
-        "view_size": cfg.view_size,
-        "max_turns": cfg.max_turns,
-        "max_tool_calls": cfg.max_tool_calls,
-        "split_seed": cfg.split_seed,
-    }
 
 
 def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,17 +65,24 @@ def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str, Any]]]:
-    """``cfg.sft_episodes`` oracle conversations (env messages) on the train split (0: every row)."""
+    """``cfg.sft_episodes`` oracle conversations (env messages) on the train split (0: every row).
+
+    A share ``1 - cfg.sft_look_share`` of them (seeded) answers at once without looking.
+    """
     env = make_galaxy_env(source or cfg.data, "train", cfg.condition, **env_options(cfg))
     policy = OraclePolicy(tool=cfg.sft_tool, grid=cfg.sft_grid, zoom_factor=cfg.sft_zoom_factor)
     n_rows = len(env.unwrapped.rows)
+    looks = np.random.default_rng([cfg.seed, 7]).random(cfg.sft_episodes or n_rows)
     episodes = []
     for k in range(cfg.sft_episodes or n_rows):
         _, info = env.reset(seed=cfg.seed + k, options={"index": k % n_rows})
         done = False
         while not done:
-            reply = asyncio.run(policy.act(info))
-            _, _, terminated, truncated, info = env.step(reply.text)
+            if looks[k] < cfg.sft_look_share:
+                text = asyncio.run(policy.act(info)).text
+            else:  # this conversation answers at once
+                text = format_answer(info["ground_truth"]["class_name"])
+            _, _, terminated, truncated, info = env.step(text)
             done = terminated or truncated
         if not info["correct"]:
             raise RuntimeError(f"oracle episode {k} ended without a correct answer: {info}")

@@ -439,8 +439,9 @@ def _tail(st, img, x, y, start, length, turn, iso, rng) -> None:
         t = (j + 1) / steps
         _gauss_blob(st, img, *at(t), 1.2 + 1.5 * t, peak * (1 - 0.6 * t))
     for _ in range(rng.integers(0, 4)):
-        _gauss_blob(st, img, *at(rng.uniform(0.3, 0.9)), rng.uniform(0.7, 1.2),
-                    iso * rng.uniform(4, 10))
+        _gauss_blob(
+            st, img, *at(rng.uniform(0.3, 0.9)), rng.uniform(0.7, 1.2), iso * rng.uniform(4, 10)
+        )
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:

@@ -40,6 +40,11 @@ from typing import Any
 from astroreason.data.classes import GALAXY10_DECALS, SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.protocol import PromptSpec, format_answer, format_tool_call, system_prompt
 
+TINY_BASE = Path(__file__).resolve().parents[2] / "checkpoints" / "tiny-base"
+"""The pretrained tiny base shipped in the repository (``astroreason model pretrain`` rebuilds
+it): the start of every demo arm and of the ``tiny-cpu`` config. Random weights from
+:func:`build_tiny_model` stay for tests that need no skill."""
+
 MARKER = "astroreason_tiny.json"
 """Name of the file, in the model folder, that records the build config (makes builds idempotent)."""
 

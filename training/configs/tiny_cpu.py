@@ -1,6 +1,7 @@
-"""Tiny CPU run: the offline tiny Qwen3-VL on synthetic galaxies, two cores, a few minutes.
+"""Tiny CPU run: the pretrained tiny Qwen3-VL on synthetic galaxies, two cores, minutes.
 
-Builds (or reuses) ``runs/tiny_cpu/model`` and ``runs/tiny_cpu/galaxy.h5`` on first use. Launch::
+Starts from ``checkpoints/tiny-base`` (``astroreason model pretrain`` rebuilds it) and builds (or
+reuses) ``runs/tiny_cpu/galaxy.h5`` on first use. Launch::
 
     astroreason train sft --config tiny-cpu
     astroreason train grpo --config tiny-cpu    # starts from runs/tiny_cpu/sft when it exists
@@ -8,10 +9,11 @@ Builds (or reuses) ``runs/tiny_cpu/model`` and ``runs/tiny_cpu/galaxy.h5`` on fi
 Override any field: ``--set max_steps=5 --set condition=no-tools``.
 """
 
+from astroreason.models.tiny import TINY_BASE
 from astroreason.training.config import TrainConfig
 
 CONFIG = TrainConfig(
-    model="runs/tiny_cpu/model",
+    model=str(TINY_BASE),
     data="runs/tiny_cpu/galaxy.h5",
     output_dir="runs/tiny_cpu",
     bootstrap_tiny=True,
