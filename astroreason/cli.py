@@ -287,7 +287,11 @@ def rollout(
     base_url: BaseUrlOpt = None,
     model: ModelOpt = None,
     condition: Annotated[
-        str, typer.Option(help="tools, no-tools, no-tools-matched, blank-tools, blind.")
+        str,
+        typer.Option(
+            help="tools, no-tools, no-tools-matched, blank-tools, blind, reinput, random-view "
+            "(or a label NAME@TAG)."
+        ),
     ] = "tools",
     episodes: Annotated[
         int | None, typer.Option(help="Episodes in all (default: the split once).")
