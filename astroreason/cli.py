@@ -329,12 +329,19 @@ def demo(
     ] = Path("runs/demo"),
     n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 2000,
     view_size: Annotated[int, typer.Option(help="View side in pixels.")] = 64,
+    sft_episodes: Annotated[
+        int | None,
+        typer.Option(help="Oracle conversations for SFT (0: every train row; default: tiny-cpu's)."),
+    ] = None,
     sft_epochs: Annotated[
-        float | None, typer.Option(help="SFT passes over the train split (default: tiny-cpu's).")
+        float | None, typer.Option(help="SFT passes over the conversations (default: tiny-cpu's).")
     ] = None,
     grpo_steps: Annotated[
         int | None,
         typer.Option(help="GRPO steps per arm after SFT (0: none; default: tiny-cpu's)."),
+    ] = None,
+    val_episodes: Annotated[
+        int | None, typer.Option(help="Val episodes per validation in GRPO (default: tiny-cpu's).")
     ] = None,
     episodes: Annotated[
         int | None, typer.Option(help="Test episodes per condition (default: the split once).")
@@ -363,8 +370,10 @@ def demo(
             **({"base": base} if base else {}),
             n_galaxies=n,
             view_size=view_size,
+            sft_episodes=sft_episodes,
             sft_epochs=sft_epochs,
             grpo_steps=grpo_steps,
+            val_episodes=val_episodes,
             eval_episodes=episodes,
         )
     )

@@ -61,11 +61,17 @@ class DemoConfig:
     view_size: int = 64
     """Side of the overview and of every tool view, in pixels."""
 
+    sft_episodes: int | None = None
+    """Oracle conversations for SFT (None: ``tiny-cpu``'s; 0: every train row once)."""
+
     sft_epochs: float | None = None
     """SFT passes over the train split (None: ``tiny-cpu``'s)."""
 
     grpo_steps: int | None = None
     """GRPO optimizer steps per arm after SFT (None: ``tiny-cpu``'s; 0: SFT only)."""
+
+    val_episodes: int | None = None
+    """Val episodes per validation during GRPO (None: ``tiny-cpu``'s)."""
 
     eval_episodes: int | None = None
     """Test episodes per condition (None: the test split once)."""
@@ -91,8 +97,12 @@ def train_config(cfg: DemoConfig, arm: str):
         "view_size": cfg.view_size,
         "seed": cfg.seed,
     }
+    if cfg.sft_episodes is not None:
+        changes["sft_episodes"] = cfg.sft_episodes
     if cfg.sft_epochs is not None:
         changes["sft_epochs"] = cfg.sft_epochs
+    if cfg.val_episodes is not None:
+        changes["val_episodes"] = cfg.val_episodes
     if cfg.grpo_steps is not None:
         changes["max_steps"] = cfg.grpo_steps
     return dataclasses.replace(base, **changes)

@@ -14,7 +14,8 @@ from astroreason.traces import read_traces
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--n", "60", "--view-size", "32", "--sft-epochs", "1", "--grpo-steps", "1"]
+ARGS = ["--n", "60", "--view-size", "32", "--sft-episodes", "0", "--sft-epochs", "1"]
+ARGS += ["--grpo-steps", "1", "--val-episodes", "2"]
 
 
 def test_demo_runs_every_stage_and_resumes(tmp_path, capsys, tiny_model_dir):
