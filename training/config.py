@@ -178,7 +178,7 @@ class TrainConfig:
     """Validation accuracy above this raises an alarm (leakage or a too easy set)."""
 
     loss_collapse_factor: float = 4.0
-    """Alarm when the loss falls by this factor ..."""
+    """Alarm when the SFT loss falls by this factor ... (GRPO's loss is a surrogate: not checked)"""
 
     loss_collapse_window: int = 100
     """... within this many steps ..."""

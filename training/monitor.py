@@ -272,7 +272,7 @@ class TrainingMonitor(TrainerCallback):
         """Run every series check on the history so far."""
         cfg = self.cfg
         losses = [(h["step"], h["loss"]) for h in self.history if _num(h.get("loss"))]
-        if losses:
+        if losses and self.stage == "sft":  # GRPO's loss is a policy-gradient surrogate near 0
             steps, values = zip(*losses, strict=True)
             msg = check_loss_collapse(
                 steps,
