@@ -237,13 +237,6 @@ TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
 
 
-def _env_factory(env: str, data: Path, split: str, condition: str, options: dict):
-    """A zero-argument factory of the requested environment, and one env it made."""
-    from astroreason.envs.factory import env_factory
-
-    return env_factory(env, data, split, condition, options)
-
-
 def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):
     """Build a policy by name."""
     from astroreason.errors import ConfigError
@@ -310,7 +303,9 @@ def rollout(
     from astroreason.rollout import RolloutConfig, run_rollouts
 
     opts = dict(max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size, task=task)
-    make, probe = _env_factory(env, data, split, condition, opts)
+    from astroreason.envs.factory import env_factory
+
+    make, probe = env_factory(env, data, split, condition, opts)
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
     cfg = RolloutConfig(episodes=episodes, concurrency=concurrency, seed=seed)
@@ -425,12 +420,14 @@ def eval_(
     opts = dict(max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size, task=task)
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
 
+    from astroreason.envs.factory import env_factory
+
     def make_env_factory(condition: str):
-        return _env_factory(env, data, split, condition, opts)[0]
+        return env_factory(env, data, split, condition, opts)[0]
 
     # one policy for every condition (policies reopen their connections after aclose), built
     # before any episode runs so that a bad --policy fails at once
-    _, probe = _env_factory(env, data, split, cfg.conditions[0], opts)
+    _, probe = env_factory(env, data, split, cfg.conditions[0], opts)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
     probe.close()
 
