@@ -185,6 +185,49 @@ class PromptSpec:
     view_hint: str = ""
 
 
+@dataclass(frozen=True)
+class TaskText:
+    """What an environment's prompts say about its task: read by the env and the tiny tokenizer.
+
+    Attributes:
+        instruction: One sentence on what to classify (``PromptSpec.task``).
+        view_hint: How to read the tools' coordinates (``PromptSpec.view_hint``).
+    """
+
+    instruction: str
+    view_hint: str
+
+
+TASKS: dict[str, TaskText] = {
+    "galaxy": TaskText(
+        instruction="You are an astronomer. Classify the morphology of the galaxy in the image.",
+        view_hint=(
+            "Tool coordinates are 0-1000 across the image you name with image_index "
+            "(0 is the overview, then each view you receive, in order); views always show the "
+            "full-resolution pixels."
+        ),
+    ),
+    "spectrum": TaskText(
+        instruction=(
+            "You are an astronomer. Classify the object from its optical spectrum "
+            "(flux against observed vacuum wavelength in Angstrom)."
+        ),
+        view_hint=(
+            "spectrum_window plots any observed-frame wavelength range at full resolution; "
+            "narrow lines are only resolved in such windows."
+        ),
+    ),
+}
+"""Environment name -> its task text (the environments ``galaxy`` and ``spectrum``)."""
+
+FIRST_IMAGE_TEXT = {
+    "tools": "Image 0: the overview.",
+    "no-tools": "Here is the image.",
+    "blind": "No image is available.",
+}
+"""The text of the first user turn: with tools, without them, and without an image."""
+
+
 def system_prompt(spec: PromptSpec) -> str:
     """The system message: task, class list, how to use tools, the answer format."""
     classes = "\n".join(f"- {c}" for c in spec.class_names)

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from astroreason.chat import images_of
 from astroreason.errors import AstroReasonError
 from astroreason.policies.base import Policy
-from astroreason.traces import TraceWriter, episode_id, messages_for_trace
+from astroreason.sync import run_sync
+from astroreason.traces import TraceRecord, TraceWriter, episode_id, trace_record
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,12 @@ def run_rollouts(
     cfg: RolloutConfig = RolloutConfig(),
     run_meta: dict[str, Any] | None = None,
 ) -> RolloutSummary:
-    """Run episodes and write traces; see the module docstring. Synchronous wrapper."""
-    return asyncio.run(arun_rollouts(make_env, policy, run_dir, cfg, run_meta))
+    """Run episodes and write traces; see the module docstring.
+
+    Synchronous wrapper of :func:`arun_rollouts`; safe to call where an event loop already runs
+    (a notebook): see :func:`astroreason.sync.run_sync`.
+    """
+    return run_sync(arun_rollouts(make_env, policy, run_dir, cfg, run_meta))
 
 
 async def arun_rollouts(
@@ -203,7 +209,9 @@ def check_run_identity(run_dir: Path, identity: dict[str, Any]) -> None:
     path.write_text(json.dumps(ident, indent=2) + "\n")
 
 
-async def _episode(env, policy: Policy, index: int, k: int, seed: int, meta: dict, writer) -> dict:
+async def _episode(
+    env, policy: Policy, index: int, k: int, seed: int, meta: dict, writer
+) -> TraceRecord:
     u = env.unwrapped
     row_id = int(u.rows[index])
     ep_id = episode_id(u.cfg.condition, u.split, row_id, k)
@@ -226,52 +234,20 @@ async def _episode(env, policy: Policy, index: int, k: int, seed: int, meta: dic
         env_s += time.perf_counter() - t1
         done = terminated or truncated
     wall = time.perf_counter() - t0
-    images = [
-        b["image"]
-        for m in info["messages"]
-        if isinstance(m.get("content"), list)
-        for b in m["content"]
-        if b.get("type") == "image"
-    ]
-    paths = writer.save_images(ep_id, images)
-    gt = info["ground_truth"]
-    names = gt["class_names"]
-    pred = info["prediction"] if info["prediction"] >= 0 else None
-    calls = info["tool_calls"]
-    return {
-        "id": ep_id,
-        "condition": u.cfg.condition,
-        "split": u.split,
-        "row_id": row_id,
-        "sample": k,
-        "seed": ep_seed,
-        "policy": policy.name,
-        **meta,
-        "label": int(gt["label"]),
-        "class_name": names[int(gt["label"])],
-        "prediction": pred,
-        "predicted_class": names[pred] if pred is not None else None,
-        "correct": bool(info["correct"]),
-        "metrics": {
-            "return": float(info["return"]),
-            "turns": int(info["turn"]),
-            "tool_calls": len(calls),
-            "ok_tool_calls": sum(1 for c in calls if c.get("ok")),
-            "invalid_actions": int(info["invalid_actions"]),
-            "over_turn": bool(info["over_turn"]),
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "wall_s": round(wall, 4),
-            "env_s": round(env_s, 4),
-            "policy_latency_s": latencies,
-        },
-        "logs": {
-            "messages": messages_for_trace(info["messages"], paths),
-            "replies": replies,
-            "tool_calls": calls,
-            "views": info["views"],
-            "finish_reasons": finish,
-        },
-        "ground_truth": {k2: v for k2, v in gt.items() if k2 != "class_names"},
-        "class_names": list(names),
-    }
+    paths = writer.save_images(ep_id, images_of(info["messages"]))
+    return trace_record(
+        info,
+        ep_id=ep_id,
+        sample=k,
+        seed=ep_seed,
+        policy=policy.name,
+        meta=meta,
+        replies=replies,
+        latencies=latencies,
+        finish_reasons=finish,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        wall_s=wall,
+        env_s=env_s,
+        image_paths=paths,
+    )

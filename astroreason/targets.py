@@ -1,6 +1,7 @@
 """The on-target rule, one definition for training and evaluation: did a view land on the evidence?
 
-A successful ``zoom``/``crop`` (spectra: ``spectrum_window``) is on target when its footprint
+A successful call of a view tool (``VIEW_TOOLS``, declared in :mod:`astroreason.tools.registry`:
+``zoom``/``crop``, spectra: ``spectrum_window``) is on target when its footprint
 contains the centre of the ground-truth box (window), covers at least half of it, and is smaller
 than the whole field, so that a "crop" of the whole image does not count.
 """
@@ -11,9 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from astroreason.conditions import is_tool_condition
-
-VIEW_TOOLS = ("zoom", "crop", "spectrum_window")
-"""Tools whose successful calls count for on-target."""
+from astroreason.tools import VIEW_TOOLS  # the tools whose successful calls count for on-target
 
 
 def _area(box: Sequence[float]) -> float:

@@ -1,5 +1,10 @@
 """Episode traces: one JSON line per finished episode in ``RUN_DIR/traces.jsonl``, images beside it.
 
+The two records that every layer reads are declared here: :data:`EpisodeInfo`, the ``info`` dict
+an environment returns from ``reset`` and ``step`` (built by ``ToolEnv._info``), and
+:class:`TraceRecord`, one line of ``traces.jsonl`` (built by :func:`trace_record` from the last
+info of an episode). Metrics, the viewer, the report, evaluation and training read these keys.
+
 Each line holds ``metrics`` (numbers that evaluation aggregates) apart from ``logs`` (what people read:
 messages, tool calls, errors). Images are written as lossless PNG files under ``RUN_DIR/images/<id>/``
 and referenced from the messages by relative path. Evaluation and the trace viewer read the same file.
@@ -28,14 +33,205 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
+from astroreason.chat import to_chat
 from astroreason.errors import DataError
 from astroreason.images import encode_image
 
 TRACES_FILE = "traces.jsonl"
+
+
+class ToolCallRecord(TypedDict, total=False):
+    """One tool call as the env saw it (``info["tool_calls"]``, ``logs.tool_calls``)."""
+
+    name: Any  # what the model wrote (not always a string)
+    arguments: Any
+    ok: bool  # the call ran and returned a view
+    error: str | None  # why it was refused
+    image_index: int  # the index of the view it returned (ok calls)
+    footprint: list[float] | None  # the source region the view shows (ok calls)
+    requested_footprint: list[float] | None  # placebo conditions: the region asked for
+
+
+class ViewRecord(TypedDict):
+    """One image shown in an episode (``info["views"]``): 0 is the overview."""
+
+    index: int
+    kind: str  # "overview" or the tool that made it
+    parent: int | None  # the image the tool was applied to
+    footprint: list[float] | None  # source square [x0, y0, x1, y1] (spectra: [lo, hi] in A)
+
+
+class GroundTruth(TypedDict, total=False):
+    """What the env knows and the model never sees (``info["ground_truth"]``)."""
+
+    label: int
+    class_name: str
+    class_names: list[str]
+    bbox: list[float] | None  # galaxies: the target box in source pixels
+    key_window: list[float] | None  # spectra: the diagnostic window in Angstrom
+    wavelength_range: list[float]  # spectra: the data's span in Angstrom
+
+
+class EpisodeRef(TypedDict):
+    """Where an episode's sample comes from."""
+
+    split: str
+    index: int
+    row_id: int
+
+
+EpisodeInfo = TypedDict(
+    "EpisodeInfo",
+    {
+        "messages": list[dict[str, Any]],  # the conversation so far, images as arrays
+        "tools": list[dict[str, Any]],  # the tool schemas offered (empty without tools)
+        "tool_calls": list[ToolCallRecord],
+        "views": list[ViewRecord],
+        "turn": int,  # replies so far
+        "max_turns": int,
+        "invalid_actions": int,
+        "condition": str,  # the condition label (``NAME`` or ``NAME@TAG``)
+        "over_turn": bool,  # the episode was truncated at max_turns
+        "prediction": int,  # class index answered, -1 for none yet
+        "correct": bool,
+        "return": float,  # the episode's return so far
+        "episode": EpisodeRef,
+        "ground_truth": GroundTruth,
+    },
+)
+"""The ``info`` of :class:`astroreason.envs.base.ToolEnv` (``reset`` and ``step``)."""
+
+
+class TraceMetrics(TypedDict):
+    """The numbers evaluation aggregates (``record["metrics"]``)."""
+
+    turns: int
+    tool_calls: int
+    ok_tool_calls: int
+    invalid_actions: int
+    over_turn: bool
+    prompt_tokens: int
+    completion_tokens: int
+    wall_s: float
+    env_s: float
+    policy_latency_s: list[float]
+
+
+class TraceLogs(TypedDict):
+    """What people read (``record["logs"]``)."""
+
+    messages: list[dict[str, Any]]  # images as ``{"type": "image", "path": ...}``
+    replies: list[str]
+    tool_calls: list[ToolCallRecord]
+    views: list[ViewRecord]
+    finish_reasons: list[str | None]
+
+
+class TraceRecord(TypedDict, total=False):
+    """One line of ``traces.jsonl``; built by :func:`trace_record`.
+
+    Every key but the run's metadata (``model``, ... from ``run_meta``) is always present.
+    """
+
+    id: str
+    condition: str
+    split: str
+    row_id: int
+    sample: int
+    seed: int
+    policy: str
+    label: int
+    class_name: str
+    prediction: int | None
+    predicted_class: str | None
+    correct: bool
+    metrics: TraceMetrics  # plus "return" (a keyword, so not declared here)
+    logs: TraceLogs
+    ground_truth: GroundTruth  # without class_names
+    class_names: list[str]
+
+
+def trace_record(
+    info: EpisodeInfo,
+    *,
+    ep_id: str,
+    sample: int,
+    seed: int,
+    policy: str,
+    meta: dict[str, Any],
+    replies: list[str],
+    latencies: list[float],
+    finish_reasons: list[str | None],
+    prompt_tokens: int,
+    completion_tokens: int,
+    wall_s: float,
+    env_s: float,
+    image_paths: list[str],
+) -> TraceRecord:
+    """The trace line of a finished episode from its last ``info`` and what the runner measured.
+
+    Args:
+        info: The env's info after the last step.
+        ep_id: The episode id (:func:`episode_id`).
+        sample: The sample number of this item (``k`` of ``--samples``).
+        seed: The seed the env was reset with.
+        policy: The policy's name.
+        meta: The run's metadata (model, sampling, ...), copied into the record.
+        replies: The model's replies in order.
+        latencies: Seconds per reply.
+        finish_reasons: The server's finish reason per reply (None where unknown).
+        prompt_tokens: Prompt tokens over the episode.
+        completion_tokens: Completion tokens over the episode.
+        wall_s: Wall seconds of the episode.
+        env_s: Seconds spent in the env.
+        image_paths: Where the episode's images were saved, in message order.
+    """
+    gt = info["ground_truth"]
+    names = gt["class_names"]
+    pred = info["prediction"] if info["prediction"] >= 0 else None
+    calls = info["tool_calls"]
+    ref = info["episode"]
+    return {
+        "id": ep_id,
+        "condition": info["condition"],
+        "split": ref["split"],
+        "row_id": int(ref["row_id"]),
+        "sample": sample,
+        "seed": seed,
+        "policy": policy,
+        **meta,
+        "label": int(gt["label"]),
+        "class_name": names[int(gt["label"])],
+        "prediction": pred,
+        "predicted_class": names[pred] if pred is not None else None,
+        "correct": bool(info["correct"]),
+        "metrics": {
+            "return": float(info["return"]),
+            "turns": int(info["turn"]),
+            "tool_calls": len(calls),
+            "ok_tool_calls": sum(1 for c in calls if c.get("ok")),
+            "invalid_actions": int(info["invalid_actions"]),
+            "over_turn": bool(info["over_turn"]),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "wall_s": round(wall_s, 4),
+            "env_s": round(env_s, 4),
+            "policy_latency_s": latencies,
+        },
+        "logs": {
+            "messages": messages_for_trace(info["messages"], image_paths),
+            "replies": replies,
+            "tool_calls": calls,
+            "views": info["views"],
+            "finish_reasons": finish_reasons,
+        },
+        "ground_truth": {k: v for k, v in gt.items() if k != "class_names"},
+        "class_names": list(names),
+    }  # type: ignore[typeddict-unknown-key]
 
 
 def episode_id(condition: str, split: str, row_id: int, sample: int) -> str:
@@ -138,7 +334,7 @@ class TraceWriter:
         self.close()
 
 
-def read_traces(run_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
+def read_traces(run_dir: str | os.PathLike) -> Iterator[TraceRecord]:
     """Yield the episodes of a run (a torn last line is skipped; other bad lines are errors)."""
     path = Path(run_dir) / TRACES_FILE
     if not path.exists():
@@ -161,16 +357,7 @@ def read_traces(run_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
 def messages_for_trace(messages: list[dict[str, Any]], image_paths: list[str]) -> list[dict]:
     """The conversation with image arrays replaced by ``{"type": "image", "path": ...}`` in order."""
     it = iter(image_paths)
-    out = []
-    for m in messages:
-        m2 = dict(m)
-        if isinstance(m.get("content"), list):
-            m2["content"] = [
-                {"type": "image", "path": next(it, None)} if b.get("type") == "image" else dict(b)
-                for b in m["content"]
-            ]
-        out.append(m2)
-    return out
+    return to_chat(messages, lambda image: {"type": "image", "path": next(it, None)})
 
 
 def _json_default(o: Any) -> Any:

@@ -32,9 +32,16 @@ from astroreason.conditions import Condition, check_condition, condition_spec
 from astroreason.data import SampleSource, open_source
 from astroreason.data.splits import split_for
 from astroreason.errors import ConfigError
-from astroreason.protocol import ParsedReply, PromptSpec, parse_reply, system_prompt
+from astroreason.protocol import (
+    FIRST_IMAGE_TEXT,
+    TASKS,
+    ParsedReply,
+    PromptSpec,
+    parse_reply,
+    system_prompt,
+)
 from astroreason.reward import RewardConfig, grade
-from astroreason.tools import ToolError, validate_arguments
+from astroreason.tools import TOOLS, ToolError, validate_arguments
 
 PRINTABLE = string.printable
 
@@ -88,13 +95,14 @@ def make_config(cls: type, config: Any, overrides: dict[str, Any]) -> Any:
 class ToolEnv(gym.Env):
     """Base class: conversation bookkeeping, parsing, reward and episode end for tool use.
 
-    Subclasses define ``task``, ``tool_names``, ``view_hint``, ``_image_shape()``,
-    ``_first_view(sample)``, ``_run_tool(name, args)`` and ``_ground_truth(sample)``.
+    Subclasses define ``env_name`` (a key of :data:`astroreason.protocol.TASKS`, whose task text
+    the prompt carries, and of the tools' ``envs``), ``tool_names`` (among ``tools_for(env_name)``),
+    ``_image_shape()``, ``_first_view(sample)``, ``_tool_state()`` (what the tools read: an
+    ``ImageState`` or ``SpectrumState``) and ``_ground_truth(sample)``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
-    task: str = ""
-    view_hint: str = ""
+    env_name: str = ""
     tool_names: tuple[str, ...] = ()
 
     def __init__(self, data: Any, split: str, cfg: EnvConfig, source_kwargs: dict | None = None):
@@ -122,12 +130,13 @@ class ToolEnv(gym.Env):
             }
         )
         self.action_space = spaces.Text(max_length=cfg.max_reply_chars, charset=PRINTABLE)
+        text = TASKS[self.env_name]
         self._spec = PromptSpec(
-            task=self.task,
+            task=text.instruction,
             class_names=self.class_names,
             tools=self.uses_tools,
             max_turns=cfg.max_turns,
-            view_hint=self.view_hint,
+            view_hint=text.view_hint,
         )
         self._sample = None
 
@@ -139,9 +148,13 @@ class ToolEnv(gym.Env):
         """The first image (None for ``blind``) and its footprint."""
         raise NotImplementedError
 
-    def _run_tool(self, name: str, args: dict[str, Any]) -> tuple[np.ndarray, Any, str]:
-        """Run a validated tool call: (view, footprint, caption). Raises ToolError."""
+    def _tool_state(self) -> Any:
+        """What the tools read now (``ImageState`` or ``SpectrumState``)."""
         raise NotImplementedError
+
+    def _run_tool(self, name: str, args: dict[str, Any]) -> tuple[np.ndarray, Any, str]:
+        """Run a validated tool call by its declaration: (view, footprint, caption), or ToolError."""
+        return TOOLS[name].run(self._tool_state(), args)
 
     def _ground_truth(self, sample) -> dict[str, Any]:
         raise NotImplementedError
@@ -165,9 +178,7 @@ class ToolEnv(gym.Env):
 
     def tool_schemas(self) -> list[dict]:
         """JSON schemas of the tools offered in this condition (empty without tools)."""
-        from astroreason.tools import TOOL_SCHEMAS
-
-        return [TOOL_SCHEMAS[n] for n in self.tool_names] if self.uses_tools else []
+        return [TOOLS[n].schema for n in self.tool_names] if self.uses_tools else []
 
     # -- gymnasium API ------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -201,9 +212,9 @@ class ToolEnv(gym.Env):
         self._over_turn = False
         image, footprint = self._first_view(self._sample)
         self._overview_footprint = footprint
-        intro = "Here is the image." if image is not None else "No image is available."
+        intro = FIRST_IMAGE_TEXT["no-tools" if image is not None else "blind"]
         if self.uses_tools and image is not None:
-            intro = "Image 0: the overview."
+            intro = FIRST_IMAGE_TEXT["tools"]
         content: list[dict[str, Any]] = []
         if image is not None:
             self._add_view(image, footprint, kind="overview", parent=None)

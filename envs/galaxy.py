@@ -51,7 +51,14 @@ import numpy as np
 
 from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
-from astroreason.tools import crop, overview, random_square, render_view, stretch, zoom
+from astroreason.tools import (
+    ImageState,
+    overview,
+    random_square,
+    render_view,
+    stretch,
+    tools_for,
+)
 
 
 @dataclass(frozen=True)
@@ -82,12 +89,7 @@ def matched_side(view_size: int, max_tool_calls: int, source_side: int) -> int:
 class GalaxyEnv(ToolEnv):
     """Multi-turn galaxy classification with zoom and crop (see the module docstring)."""
 
-    task = "You are an astronomer. Classify the morphology of the galaxy in the image."
-    view_hint = (
-        "Tool coordinates are 0-1000 across the image you name with image_index "
-        "(0 is the overview, then each view you receive, in order); views always show the "
-        "full-resolution pixels."
-    )
+    env_name = "galaxy"
 
     def __init__(
         self,
@@ -100,10 +102,11 @@ class GalaxyEnv(ToolEnv):
         cfg = make_config(GalaxyEnvConfig, config, overrides)
         if cfg.view_size < 16:
             raise ConfigError(f"view_size: must be >= 16, got {cfg.view_size}")
-        unknown = set(cfg.tools) - {"zoom", "crop", "stretch"}
+        unknown = set(cfg.tools) - set(tools_for(self.env_name))
         if unknown:
             raise ConfigError(
-                f"tools: unknown {sorted(unknown)}; galaxy tools are zoom, crop, stretch"
+                f"tools: unknown {sorted(unknown)}; galaxy tools are "
+                + ", ".join(tools_for(self.env_name))
             )
         self.tool_names = tuple(cfg.tools)
         self._side = cfg.view_size
@@ -129,22 +132,8 @@ class GalaxyEnv(ToolEnv):
         self._source = np.asarray(sample.image)
         return overview(self._source, self._side)
 
-    def _run_tool(self, name: str, args: dict[str, Any]):
-        j = args["image_index"]
-        parent = self._footprints[j]
-        size = self.cfg.view_size
-        if name == "zoom":
-            view, fp = zoom(self._source, parent, args["center"], args["factor"], size)
-            cx, cy = (round(v) for v in args["center"])
-            caption = f"zoom x{args['factor']:g} of image {j} around ({cx}, {cy})."
-        elif name == "crop":
-            view, fp = crop(self._source, parent, args["bbox_2d"], size)
-            box = ", ".join(str(round(v)) for v in args["bbox_2d"])
-            caption = f"crop of image {j}, box [{box}]."
-        else:  # stretch
-            view, fp = stretch(self._images[j], args.get("mode", "asinh")), parent
-            caption = f"{args.get('mode', 'asinh')} stretch of image {j}."
-        return view, fp, caption
+    def _tool_state(self) -> ImageState:
+        return ImageState(self._source, self._footprints, self._images, self.cfg.view_size)
 
     def _placebo_view(self, name, args, view, footprint, caption):
         if self.condition.placebo != "random-view":

@@ -51,9 +51,10 @@ from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
 from astroreason.tools import (
     SpectralWindow,
+    SpectrumState,
     render_spectrum,
     spectrum_overview,
-    spectrum_window,
+    tools_for,
     window_table,
 )
 
@@ -78,15 +79,8 @@ class SpectrumEnvConfig(EnvConfig):
 class SpectrumEnv(ToolEnv):
     """Multi-turn spectrum classification with a wavelength-window tool."""
 
-    task = (
-        "You are an astronomer. Classify the object from its optical spectrum "
-        "(flux against observed vacuum wavelength in Angstrom)."
-    )
-    view_hint = (
-        "spectrum_window plots any observed-frame wavelength range at full resolution; "
-        "narrow lines are only resolved in such windows."
-    )
-    tool_names = ("spectrum_window",)
+    env_name = "spectrum"
+    tool_names = tools_for("spectrum")
 
     def __init__(
         self,
@@ -122,19 +116,16 @@ class SpectrumEnv(ToolEnv):
         )
         return image, window
 
-    def _run_tool(self, name: str, args: dict[str, Any]):
+    def _tool_state(self) -> SpectrumState:
         sp = self._spectrum
-        image, window, text = spectrum_window(
+        return SpectrumState(
             sp.wavelength,
             sp.flux,
             sp.mask,
-            args["lambda_min"],
-            args["lambda_max"],
             self.cfg.view_width,
             self.cfg.view_height,
             table=self.cfg.table,
         )
-        return image, window, text
 
     def _placebo_view(self, name, args, view, footprint, caption):
         sp = self._spectrum

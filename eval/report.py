@@ -1,15 +1,14 @@
 """``RUN_DIR/report.html``: the evaluation report, one self-contained file.
 
-Figures are matplotlib PNGs embedded as base64, the CSS is inline and nothing is fetched from the
-network, so the file can be mailed or archived alone. Links to example traces point into
-``traces.html`` beside it (``traces.html#ep=<id>``). Every string that comes from data or a model is
-escaped.
+Figures are matplotlib PNGs embedded as base64, the CSS is inlined from ``templates/report.css`` and
+nothing is fetched from the network, so the file can be mailed or archived alone. Links to example
+traces point into ``traces.html`` beside it (``traces.html#ep=<id>``). The page is the Jinja2
+template ``templates/report.html`` (autoescaped), so every string from data or a model is escaped.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from pathlib import Path
@@ -19,55 +18,19 @@ from urllib.parse import quote
 import numpy as np
 
 from astroreason.eval.metrics import HEADLINE_COLUMNS, fmt_pct, headline_rows
+from astroreason.eval.templating import render
 
 REPORT_FILE = "report.html"
 
-CSS = """
-:root { --fg:#1d2430; --muted:#5b6574; --line:#d9dee6; --bg:#f6f8fb; --ok:#1f7a3a; --warn:#9a6a00;
-        --fail:#b3261e; }
-* { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
-       margin: 0; background: var(--bg); }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 32px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-.sub { color: var(--muted); margin-bottom: 18px; }
-table { border-collapse: collapse; background: #fff; margin: 6px 0 12px; font-size: 14px; }
-th, td { border: 1px solid var(--line); padding: 5px 9px; text-align: right; }
-th { background: #eef1f6; font-weight: 600; }
-td:first-child, th:first-child { text-align: left; }
-.checks { list-style: none; padding: 0; margin: 0; }
-.checks li { background: #fff; border-left: 6px solid var(--line); padding: 8px 12px; margin: 6px 0; }
-.checks li.ok { border-color: var(--ok); }
-.checks li.warn { border-color: var(--warn); background: #fff8e6; }
-.checks li.fail { border-color: var(--fail); background: #fdecea; }
-.badge { display: inline-block; min-width: 46px; text-align: center; font-weight: 700; color: #fff;
-         border-radius: 4px; padding: 0 6px; margin-right: 8px; font-size: 12px; }
-.badge.ok { background: var(--ok); } .badge.warn { background: var(--warn); }
-.badge.fail { background: var(--fail); }
-.banner { background: var(--fail); color: #fff; padding: 10px 14px; font-weight: 700; border-radius: 4px; }
-img.cm { width: 400px; }
-img.fig { max-width: 100%; background: #fff; border: 1px solid var(--line); }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-a { color: #1a5fb4; }
-.right { color: var(--ok); } .wrong { color: var(--fail); }
-.muted { color: var(--muted); }
-details { margin: 6px 0; }
-"""
 
-
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _png(fig, cls: str = "fig") -> str:
+def _png(fig) -> str:
+    """The figure as base64 PNG data (closed afterwards)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img class="{cls}" alt="figure" src="data:image/png;base64,{data}">'
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _nan(x: Any) -> float:
@@ -75,7 +38,7 @@ def _nan(x: Any) -> float:
 
 
 def accuracy_figure(metrics: dict[str, Any]) -> str:
-    """Accuracy per condition with 95% intervals and the majority and random baselines."""
+    """Accuracy per condition with 95% intervals and the majority and random baselines (base64 PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,7 +67,10 @@ def accuracy_figure(metrics: dict[str, Any]) -> str:
 
 
 def confusion_figure(cond: str, m: dict[str, Any]) -> str:
-    """Row-normalised confusion matrix (counts in the cells); last column: no answer."""
+    """Row-normalised confusion matrix (counts in the cells; last column: no answer), base64 PNG.
+
+    Empty (``""``) when the matrix is.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,11 +95,11 @@ def confusion_figure(cond: str, m: dict[str, Any]) -> str:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(cond, fontsize=10)
-    return _png(fig, "fig cm")
+    return _png(fig)
 
 
 def tools_figure(metrics: dict[str, Any]) -> str:
-    """Histogram of tool calls per episode, one bar group per condition."""
+    """Histogram of tool calls per episode, one bar group per condition (base64 PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,19 +122,11 @@ def tools_figure(metrics: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def _table(header: list[str], rows: list[list[str]], raw: bool = False) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if raw else _e(c)}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _link(ep_id: str | None, label: str, cls: str) -> str:
+def _example(ep_id: str | None) -> dict[str, str] | None:
+    """Link target of one example trace in ``traces.html``, None when there is none."""
     if not ep_id:
-        return '<span class="muted">-</span>'
-    href = "traces.html#ep=" + quote(ep_id, safe="")
-    return f'<a class="{cls}" href="{_e(href)}" title="{_e(ep_id)}">{_e(label)}</a>'
+        return None
+    return {"id": ep_id, "href": "traces.html#ep=" + quote(ep_id, safe="")}
 
 
 def render_report(metrics: dict[str, Any]) -> str:
@@ -176,120 +134,33 @@ def render_report(metrics: dict[str, Any]) -> str:
     setup = metrics.get("setup", {})
     conds = metrics["conditions"]
     checks = metrics.get("skeptic", [])
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        "<title>AstroReason evaluation report</title>",
-        f"<style>{CSS}</style></head><body><main>",
-        "<h1>AstroReason evaluation report</h1>",
-        "<div class='sub'>"
-        + " &middot; ".join(
-            f"{_e(k)}: <b>{_e(v)}</b>"
-            for k, v in (
-                ("policy", setup.get("policy")),
-                ("model", setup.get("model")),
-                ("data", setup.get("data")),
-                ("split", setup.get("split")),
-                ("created", metrics.get("created")),
-            )
-            if v is not None
+    comparisons = []
+    for c in metrics.get("comparisons") or []:
+        lo, hi = c["difference_ci"]
+        comparisons.append(
+            [
+                f"{c['a']} vs {c['b']}",
+                str(c["n_pairs"]),
+                f"{fmt_pct(c['accuracy_a'])} vs {fmt_pct(c['accuracy_b'])}",
+                f"{_pp(c['difference'])} [{_pp(lo)}, {_pp(hi)}]",
+                str(c["a_only"]),
+                str(c["b_only"]),
+                f"{_nan(c['p_value']):.3g}",
+            ]
         )
-        + " &middot; <a href='traces.html'>all traces</a></div>",
+    per_class = [
+        {
+            "condition": c,
+            "macro_f1": f"{_nan(m['macro_f1']):.3f}",
+            "rows": [
+                [name, str(m["support"][i]), fmt_pct(m["precision"][i]), fmt_pct(m["recall"][i])]
+                + [f"{m['f1'][i]:.3f}"]
+                for i, name in enumerate(m["class_names"])
+            ],
+        }
+        for c, m in conds.items()
     ]
-    fails = [c for c in checks if c["status"] == "fail"]
-    parts.append("<h2>Skeptic checks</h2>")
-    if fails:
-        parts.append(
-            f"<p class='banner'>{len(fails)} check(s) FAILED: do not trust these numbers "
-            "until the cause is found.</p>"
-        )
-    parts.append("<ul class='checks'>")
-    for c in checks:
-        st = _e(c["status"])
-        parts.append(
-            f"<li class='{st}'><span class='badge {st}'>{st.upper()}</span>"
-            f"<b>{_e(c['name'])}</b>: {_e(c['sentence'])}</li>"
-        )
-    parts.append("</ul>")
-
-    parts.append("<h2>Headline</h2>")
-    parts.append(_table(list(HEADLINE_COLUMNS), headline_rows(metrics)))
-    parts.append(
-        "<p class='muted'>Intervals: seeded percentile bootstrap over episodes. Majority: share of "
-        "the majority class among the training labels. Crop on target: share of episodes with a "
-        "ground-truth box (spectra: key wavelength window) in which a successful zoom/crop "
-        "(spectrum window) contains the box centre and covers at least half of it while being "
-        "smaller than the whole field. Invalid: invalid replies per reply.</p>"
-    )
-    parts.append(accuracy_figure(metrics))
-
-    if metrics.get("comparisons"):
-        parts.append("<h2>Paired comparisons</h2>")
-        rows = []
-        for c in metrics["comparisons"]:
-            lo, hi = c["difference_ci"]
-            rows.append(
-                [
-                    f"{c['a']} vs {c['b']}",
-                    str(c["n_pairs"]),
-                    f"{fmt_pct(c['accuracy_a'])} vs {fmt_pct(c['accuracy_b'])}",
-                    f"{_pp(c['difference'])} [{_pp(lo)}, {_pp(hi)}]",
-                    str(c["a_only"]),
-                    str(c["b_only"]),
-                    f"{_nan(c['p_value']):.3g}",
-                ]
-            )
-        parts.append(
-            _table(
-                ["a vs b", "pairs", "accuracy", "a - b [95% CI]", "only a right", "only b right"]
-                + ["McNemar p"],
-                rows,
-            )
-        )
-        parts.append(
-            "<p class='muted'>Same episodes in both conditions (split, row, sample); exact "
-            "two-sided McNemar test on the discordant pairs.</p>"
-        )
-
-    solved = metrics.get("solved_only_with_tools")
-    if solved:
-        parts.append("<h2>Solved only with tools</h2>")
-        parts.append(
-            f"<p><b>{solved['solved_only_with_tools']}</b> of {solved['items']} test items are "
-            f"right in {_e(solved['method'])} and wrong in every control "
-            f"({_e(', '.join(solved['controls']))}); <b>{solved['missed_only_with_tools']}</b> "
-            f"are wrong in {_e(solved['method'])} and right in every control.</p>"
-        )
-
-    curves = training_curves(metrics.get("training_runs") or {})
-    if curves:
-        parts.append("<h2>Training curves</h2>")
-        parts.append(
-            "<p class='muted'>Per arm and stage, from the trainer's logs and the validation "
-            "rollouts on the val split (<code>STAGE/curves.png</code> in each run folder).</p>"
-        )
-        parts += curves
-
-    parts.append("<h2>Confusion matrices</h2><div class='grid'>")
-    parts += [confusion_figure(c, m) for c, m in conds.items() if m["n"]]
-    parts.append("</div>")
-
-    parts.append("<h2>Per-class precision and recall</h2>")
-    for c, m in conds.items():
-        rows = [
-            [name, str(m["support"][i]), fmt_pct(m["precision"][i]), fmt_pct(m["recall"][i])]
-            + [f"{m['f1'][i]:.3f}"]
-            for i, name in enumerate(m["class_names"])
-        ]
-        parts.append(
-            f"<details><summary>{_e(c)} (macro-F1 {_nan(m['macro_f1']):.3f})</summary>"
-            + _table(["class", "support", "precision", "recall", "F1"], rows)
-            + "</details>"
-        )
-
-    parts.append("<h2>Tool use</h2>")
-    parts.append(tools_figure(metrics))
-    rows = [
+    tool_rows = [
         [
             c,
             f"{_nan(m['tool_calls_mean']):.2f}",
@@ -304,45 +175,62 @@ def render_report(metrics: dict[str, Any]) -> str:
         ]
         for c, m in conds.items()
     ]
-    parts.append(
-        _table(
-            ["condition", "tools/ep", "crop on target", "turns", "invalid", "over-turn"]
-            + ["no answer", "prompt tok/ep", "completion tok/ep", "wall s/ep"],
-            rows,
-        )
+    names = next(iter(conds.values()))["class_names"] if conds else []
+    examples = [
+        {
+            "name": name,
+            "cells": [
+                {
+                    "right": _example(m["examples"].get(name, {}).get("right")),
+                    "wrong": _example(m["examples"].get(name, {}).get("wrong")),
+                }
+                for m in conds.values()
+            ],
+        }
+        for name in names
+    ]
+    return render(
+        "report.html",
+        setup=[
+            (k, v)
+            for k, v in (
+                ("policy", setup.get("policy")),
+                ("model", setup.get("model")),
+                ("data", setup.get("data")),
+                ("split", setup.get("split")),
+                ("created", metrics.get("created")),
+            )
+            if v is not None
+        ],
+        checks=checks,
+        n_failed=sum(c["status"] == "fail" for c in checks),
+        headline_header=list(HEADLINE_COLUMNS),
+        headline_rows=headline_rows(metrics),
+        accuracy_png=accuracy_figure(metrics),
+        comparisons=comparisons,
+        solved=metrics.get("solved_only_with_tools") or None,
+        curves=training_curves(metrics.get("training_runs") or {}),
+        confusion_pngs=[confusion_figure(c, m) for c, m in conds.items() if m["n"]],
+        per_class=per_class,
+        tools_png=tools_figure(metrics),
+        tool_rows=tool_rows,
+        conditions=list(conds),
+        examples=examples,
     )
 
-    parts.append("<h2>Example traces</h2>")
-    names = next(iter(conds.values()))["class_names"] if conds else []
-    rows = []
-    for name in names:
-        row = [_e(name)]
-        for m in conds.values():
-            ex = m["examples"].get(name, {})
-            row.append(
-                _link(ex.get("right"), "right", "right")
-                + " &middot; "
-                + _link(ex.get("wrong"), "wrong", "wrong")
-            )
-        rows.append(row)
-    parts.append(_table(["true class", *conds], rows, raw=True))
-    parts.append("</main></body></html>")
-    return "\n".join(parts)
 
+def training_curves(runs: dict[str, str]) -> list[dict[str, str]]:
+    """The learning-curve pictures each training stage drew (``RUN/STAGE/curves.png``).
 
-def training_curves(runs: dict[str, str]) -> list[str]:
-    """The learning-curve pictures each training stage drew (``RUN/STAGE/curves.png``), inlined."""
+    One ``{"arm", "stage", "path", "data"}`` per picture found, ``data`` the PNG in base64.
+    """
     out = []
     for arm, folder in runs.items():
         for stage in ("sft", "grpo"):
             png = Path(folder) / stage / "curves.png"
             if png.is_file():
                 data = base64.b64encode(png.read_bytes()).decode("ascii")
-                out.append(
-                    f"<details{' open' if stage == 'grpo' else ''}><summary>{_e(arm)}: "
-                    f"{stage} ({_e(png)})</summary><img class='fig' alt='{_e(arm)} {stage} "
-                    f"curves' src='data:image/png;base64,{data}'></details>"
-                )
+                out.append({"arm": arm, "stage": stage, "path": str(png), "data": data})
     return out
 
 

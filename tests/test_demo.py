@@ -9,7 +9,7 @@ import json
 import pytest
 
 from astroreason.cli import main
-from astroreason.demo import ARMS, EVAL_CONDITIONS, SFT_CONDITIONS
+from astroreason.cli.demo import ARMS, EVAL_CONDITIONS, SFT_CONDITIONS
 from astroreason.traces import read_traces
 
 pytestmark = pytest.mark.slow

@@ -15,12 +15,13 @@ LAYERS = {
     "training": ROOT / "training",
     "eval": ROOT / "eval",
 }
+CLI = ROOT / "astroreason" / "cli"
 FORBIDDEN = {
     "tools": ("astroreason",),  # only astroreason.tools itself
-    "core": ("astroreason.envs", "astroreason.training", "astroreason.eval"),
-    "envs": ("astroreason.training", "astroreason.eval"),
-    "training": ("astroreason.eval",),
-    "eval": ("astroreason.training",),
+    "core": ("astroreason.envs", "astroreason.training", "astroreason.eval", "astroreason.cli"),
+    "envs": ("astroreason.training", "astroreason.eval", "astroreason.cli"),
+    "training": ("astroreason.eval", "astroreason.cli"),
+    "eval": ("astroreason.training", "astroreason.cli"),
 }
 
 
@@ -35,9 +36,8 @@ def imports_of(path: Path):
 
 def layer_files(layer):
     if layer == "core":
-        # the CLI and the demo pipeline it runs are where every layer meets
-        wiring = {ROOT / "astroreason" / "cli.py", ROOT / "astroreason" / "demo.py"}
-        return [p for p in (ROOT / "astroreason").rglob("*.py") if p not in wiring]
+        # every module of astroreason/ but the CLI package (where every layer meets)
+        return [p for p in (ROOT / "astroreason").rglob("*.py") if CLI not in p.parents]
     return list(LAYERS[layer].rglob("*.py"))
 
 
@@ -51,6 +51,57 @@ def test_dependencies_flow_one_way(layer):
             if any(mod == f or mod.startswith(f + ".") for f in FORBIDDEN[layer]):
                 bad.append(f"{path.relative_to(ROOT)} imports {mod}")
     assert not bad, bad
+
+
+def test_only_the_cli_is_exempt_and_nothing_imports_it():
+    """The CLI package is the one place that may import every layer; no installed module imports it."""
+    every = [p for top in (ROOT / "astroreason", *LAYERS.values()) for p in top.rglob("*.py")]
+    covered = {p for layer in FORBIDDEN for p in layer_files(layer)}
+    assert {p for p in every if CLI not in p.parents} == covered  # no other file exempt
+    importers = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p in every
+        if CLI not in p.parents
+        for m in imports_of(p)
+        if m == "astroreason.cli" or m.startswith("astroreason.cli.")
+    ]
+    assert not importers, importers
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    """The package's modules import each other without a cycle (function-level imports count)."""
+    import graphlib
+
+    def module_of(path: Path) -> str:
+        for top, pkg in (
+            ("tools", "tools"),
+            ("envs", "envs"),
+            ("training", "training"),
+            ("eval", "eval"),
+        ):
+            if LAYERS[top] in path.parents:
+                rel = path.relative_to(LAYERS[top]).with_suffix("")
+                return ".".join(["astroreason", pkg, *rel.parts]).removesuffix(".__init__")
+        rel = path.relative_to(ROOT).with_suffix("")
+        return ".".join(rel.parts).removesuffix(".__init__")
+
+    files = [p for top in (ROOT / "astroreason", *LAYERS.values()) for p in top.rglob("*.py")]
+    modules = {module_of(p): p for p in files}
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for m in imports_of(path):
+            # "from astroreason.tools import TOOLS" is an import of the package; a submodule
+            # import also runs the packages above it, but those edges are not the module's own
+            while m and m not in modules:
+                m = m.rpartition(".")[0]
+            if m and m != name and not name.startswith(m + "."):
+                deps.add(m)
+        graph[name] = deps
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as e:
+        pytest.fail(f"import cycle: {' -> '.join(e.args[1])}")
 
 
 def test_every_package_folder_is_installed():

@@ -236,3 +236,26 @@ def test_openai_policy_through_an_http_proxy(galaxy_file, tmp_path, monkeypatch)
         assert s.written == 2 and proxy.requests == 4
         monkeypatch.setenv("NO_PROXY", "model-server.invalid")
         assert _env_proxy(pol.url) is None
+
+
+def test_run_rollouts_works_where_an_event_loop_already_runs(galaxy_file, tmp_path):
+    """A notebook cell runs inside an event loop; asyncio.run would refuse there."""
+    import asyncio
+
+    from astroreason.sync import run_sync
+
+    async def cell():
+        cfg = RolloutConfig(episodes=4, concurrency=2, progress=False)
+        return run_rollouts(factory(galaxy_file), OraclePolicy(), tmp_path, cfg)
+
+    s = asyncio.run(cell())
+    assert s.written == 4 and s.correct == 4 and len(ids(tmp_path)) == 4
+
+    async def failing():
+        raise ValueError("boom")
+
+    async def cell2():
+        return run_sync(failing())
+
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(cell2())

@@ -108,9 +108,11 @@ def test_cli_reports_unknown_config(capsys):
 # ------------------------------------------------------------------------------------------------
 # the environment adapter
 # ------------------------------------------------------------------------------------------------
-def test_tool_methods_render_the_declared_schemas():
-    schemas = {s["function"]["name"]: s["function"] for s in tool_schema_json(GalaxyToolAdapter)}
-    assert set(schemas) == {"zoom", "crop"}
+def test_tool_methods_render_the_declared_schemas(galaxy_file):
+    adapter = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)
+    assert issubclass(adapter, GalaxyToolAdapter)
+    schemas = {s["function"]["name"]: s["function"] for s in tool_schema_json(adapter)}
+    assert set(schemas) == {"zoom", "crop"}  # the env's default tools
     for name, fn in schemas.items():
         decl = TOOL_SCHEMAS[name]["function"]
         assert fn["description"] == decl["description"]
@@ -120,6 +122,10 @@ def test_tool_methods_render_the_declared_schemas():
             assert prop["description"] == decl["parameters"]["properties"][arg]["description"]
             assert prop["type"] == decl["parameters"]["properties"][arg]["type"]
     assert tool_schema_json(GalaxyAnswerAdapter) == []
+    assert tool_schema_json(GalaxyToolAdapter) == []  # tools come from the configured env
+    wide = adapter_factory(str(galaxy_file), "tools", {**ENV_OPTS, "tools": ("zoom", "stretch")})
+    assert [s["function"]["name"] for s in tool_schema_json(wide)] == ["stretch", "zoom"]
+    assert tool_schema_json(adapter_factory(str(galaxy_file), "no-tools", ENV_OPTS)) == []
 
 
 def test_adapter_runs_tools_through_the_env_and_scores_with_its_reward(galaxy_file):
@@ -462,4 +468,6 @@ def test_monitor_writes_alarms_and_stops_on_budget(tmp_path, capsys):
     assert control.should_training_stop and control.should_save
     path = loud.finish(state, {"steps": 3})
     section = path.read_text()
-    assert "max_generated_tokens" in section and "above the ceiling" in section and "sha256" in section
+    assert (
+        "max_generated_tokens" in section and "above the ceiling" in section and "sha256" in section
+    )

@@ -8,8 +8,10 @@ parent footprint, calls a tool, and turns a ``ToolError`` into a tool message fo
   placement (``place_square``, and ``random_square`` for the ``random-view`` placebo), ``ToolError``;
 * ``image_tools``: ``overview``, ``zoom``, ``crop``, ``stretch``;
 * ``spectrum_tools``: ``render_spectrum``, ``spectrum_overview``, ``spectrum_window``, ``window_table``;
-* ``schema``: ``TOOL_SCHEMAS`` (OpenAI function-calling format) and ``validate_arguments``, both
-  generated from one model-facing declaration per tool.
+* ``schema``: argument specs and limits, and the schema of a model-facing signature;
+* ``registry``: one declaration per tool (``TOOLS``: schema, runner, caption, the envs that have it),
+  and what derives from it: ``TOOL_SCHEMAS`` (OpenAI function-calling format), ``VIEW_TOOLS``,
+  ``tools_for(env)`` and ``validate_arguments``.
 """
 
 from astroreason.tools.geometry import (
@@ -21,15 +23,17 @@ from astroreason.tools.geometry import (
     random_square,
 )
 from astroreason.tools.image_tools import crop, overview, render_view, stretch, zoom
-from astroreason.tools.schema import (
-    MAX_WINDOW_A,
-    MAX_ZOOM,
-    MIN_WINDOW_A,
-    STRETCH_MODES,
+from astroreason.tools.registry import (
     TOOL_SCHEMAS,
     TOOLS,
+    VIEW_TOOLS,
+    ImageState,
+    SpectrumState,
+    ToolDecl,
+    tools_for,
     validate_arguments,
 )
+from astroreason.tools.schema import MAX_WINDOW_A, MAX_ZOOM, MIN_WINDOW_A, STRETCH_MODES
 from astroreason.tools.spectrum_tools import (
     SpectralWindow,
     render_spectrum,
@@ -47,8 +51,12 @@ __all__ = [
     "STRETCH_MODES",
     "TOOLS",
     "TOOL_SCHEMAS",
+    "VIEW_TOOLS",
     "Footprint",
+    "ImageState",
     "SpectralWindow",
+    "SpectrumState",
+    "ToolDecl",
     "ToolError",
     "crop",
     "overview",
@@ -59,6 +67,7 @@ __all__ = [
     "spectrum_overview",
     "spectrum_window",
     "stretch",
+    "tools_for",
     "validate_arguments",
     "window_table",
     "zoom",

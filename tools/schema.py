@@ -1,11 +1,12 @@
-"""What the model may write: argument specs, the tool schemas, and ``validate_arguments``.
+"""What the model may write: argument specs, limits, and the schema of a declared signature.
 
-Each tool the model sees is declared once below as a small signature whose ``Annotated`` types carry
-an argument spec (``Number``, ``Numbers``, ``Choice``) and whose Google docstring is the text the
-model reads. From that one declaration come both the JSON schema in the OpenAI function-calling
-format (what Qwen3-VL's chat template and vLLM's hermes parser expect) and the checks of
-``validate_arguments``. The tool functions in ``image_tools`` and ``spectrum_tools`` check their
-arguments with the same spec objects, so a bad value gets the same message whichever way it comes.
+A tool the model sees is declared once (in :mod:`astroreason.tools.registry`) as a small signature
+whose ``Annotated`` types carry an argument spec (``Number``, ``Numbers``, ``Choice``) and whose
+Google docstring is the text the model reads. :func:`describe` turns it into the JSON schema in the
+OpenAI function-calling format (what Qwen3-VL's chat template and vLLM's hermes parser expect) and
+:func:`check_arguments` checks a call against it. The tool functions in ``image_tools`` and
+``spectrum_tools`` check their arguments with the same spec objects, so a bad value gets the same
+message whichever way it comes.
 
 Limits (``MAX_ZOOM``, window widths, ...) live here as constants and are written into the
 descriptions through ``{NAME}`` placeholders, so the text never disagrees with the check.
@@ -23,7 +24,7 @@ import numbers
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, get_type_hints
+from typing import Any, get_type_hints
 
 from astroreason.tools.geometry import COORD_MAX, MIN_SIDE, ToolError, show
 
@@ -230,7 +231,7 @@ WAVELENGTH = Number(minimum=0, maximum=100_000, exclusive_minimum=True)  # Angst
 STRETCH_MODE = Choice(STRETCH_MODES)
 
 # --------------------------------------------------------------------------------------------
-# the model-facing declarations: signatures + docstrings are the single source of the schemas
+# the schema of a model-facing signature, and the check of a call against it
 # --------------------------------------------------------------------------------------------
 _TEXT = {
     "COORD_MAX": COORD_MAX,
@@ -243,28 +244,6 @@ _TEXT = {
         "in order. Default 0."
     ),
 }
-
-
-@dataclass(frozen=True)
-class ToolDecl:
-    """One declared tool: its schema, argument specs, defaults and an example call.
-
-    Attributes:
-        name: The tool name the model writes.
-        schema: The OpenAI function-calling schema.
-        specs: Argument name -> spec.
-        defaults: Defaults of the optional arguments.
-        example: A valid argument dict, quoted in error messages.
-    """
-
-    name: str
-    schema: dict[str, Any]
-    specs: dict[str, Spec]
-    defaults: dict[str, Any]
-    example: dict[str, Any]
-
-
-TOOLS: dict[str, ToolDecl] = {}
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
@@ -284,162 +263,70 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return description, args
 
 
-def _declare(name: str, example: dict[str, Any]) -> Callable[[Callable], Callable]:
-    """Register a model-facing signature as tool ``name`` (schema and specs from the signature)."""
+def describe(
+    name: str, signature: Callable
+) -> tuple[dict[str, Any], dict[str, Spec], dict[str, Any]]:
+    """(OpenAI schema, argument specs, defaults) of a model-facing signature declared as tool ``name``.
 
-    def register(fn: Callable) -> Callable:
-        description, arg_text = _parse_docstring(fn.__doc__ or "")
-        hints = get_type_hints(fn, include_extras=True)
-        props: dict[str, Any] = {}
-        specs: dict[str, Spec] = {}
-        defaults: dict[str, Any] = {}
-        required = []
-        for pname, param in inspect.signature(fn).parameters.items():
-            spec = hints[pname].__metadata__[0]
-            specs[pname] = spec
-            prop = spec.schema()
-            prop["description"] = arg_text[pname].format(**_TEXT)
-            if param.default is inspect.Parameter.empty:
-                required.append(pname)
-            else:
-                defaults[pname] = prop["default"] = param.default
-            props[pname] = prop
-        schema = {
-            "type": "function",
-            "function": {
-                "name": name,
-                "description": description.format(**_TEXT),
-                "parameters": {
-                    "type": "object",
-                    "properties": props,
-                    "required": required,
-                    "additionalProperties": False,
-                },
+    The signature's ``Annotated`` types carry the specs and its Google docstring the text the model
+    reads (``{NAME}`` placeholders filled from the limits above).
+    """
+    description, arg_text = _parse_docstring(signature.__doc__ or "")
+    hints = get_type_hints(signature, include_extras=True)
+    props: dict[str, Any] = {}
+    specs: dict[str, Spec] = {}
+    defaults: dict[str, Any] = {}
+    required = []
+    for pname, param in inspect.signature(signature).parameters.items():
+        spec = hints[pname].__metadata__[0]
+        specs[pname] = spec
+        prop = spec.schema()
+        prop["description"] = arg_text[pname].format(**_TEXT)
+        if param.default is inspect.Parameter.empty:
+            required.append(pname)
+        else:
+            defaults[pname] = prop["default"] = param.default
+        props[pname] = prop
+    schema = {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description.format(**_TEXT),
+            "parameters": {
+                "type": "object",
+                "properties": props,
+                "required": required,
+                "additionalProperties": False,
             },
-        }
-        TOOLS[name] = ToolDecl(name, schema, specs, defaults, example)
-        return fn
-
-    return register
+        },
+    }
+    return schema, specs, defaults
 
 
-@_declare("zoom", example={"center": [500, 500], "factor": 2})
-def _zoom(
-    center: Annotated[list[float], CENTER],
-    factor: Annotated[float, FACTOR],
-    image_index: Annotated[int, IMAGE_INDEX] = 0,
-) -> None:
-    """Magnify part of an image.
+def check_arguments(
+    name: str, specs: dict[str, Spec], defaults: dict[str, Any], example: dict[str, Any], args: Any
+) -> dict[str, Any]:
+    """Check one call's arguments against a tool's specs; coerce and fill in defaults.
 
-    Returns a new image centred on a point that shows 1/factor of the chosen image's width and
-    height, resampled from the full-resolution data, so details too small to see can appear. Near
-    an edge the view slides inward to stay on the data. Past the native resolution (about
-    {MIN_SIDE} data pixels across) nothing new appears.
-
-    Args:
-        center: The point to magnify, [x, y] in 0-{COORD_MAX} coordinates of the chosen image
-            ([0, 0] is its top-left corner, [{COORD_MAX}, {COORD_MAX}] its bottom-right corner).
-        factor: How much to magnify, 1 < factor <= {MAX_ZOOM}; 2 shows half the width. To magnify
-            more, zoom again on the new image.
-        image_index: {IMAGE_INDEX}
+    See :func:`astroreason.tools.registry.validate_arguments`.
     """
-
-
-@_declare("crop", example={"bbox_2d": [250, 250, 750, 750]})
-def _crop(
-    bbox_2d: Annotated[list[float], BBOX],
-    image_index: Annotated[int, IMAGE_INDEX] = 0,
-) -> None:
-    """Look closer at a rectangular region of an image.
-
-    Returns a new image of the region, resampled from the full-resolution data. A box that is not
-    square is widened to a square around its centre, so the new image is not distorted.
-
-    Args:
-        bbox_2d: The region, [x1, y1, x2, y2] in 0-{COORD_MAX} coordinates of the chosen image:
-            its top-left (x1, y1) and bottom-right (x2, y2) corners, x1 < x2 and y1 < y2.
-        image_index: {IMAGE_INDEX}
-    """
-
-
-@_declare("spectrum_window", example={"lambda_min": 6500, "lambda_max": 6620})
-def _spectrum_window(
-    lambda_min: Annotated[float, WAVELENGTH],
-    lambda_max: Annotated[float, WAVELENGTH],
-) -> None:
-    """Plot part of the spectrum in detail.
-
-    Returns a plot of the flux between two wavelengths at the full width of the image, so lines
-    blended together in the plot of the whole spectrum can be told apart. The axis is labelled in
-    Angstrom; grey bands mark bad data.
-
-    Args:
-        lambda_min: Start of the window in Angstrom, as read on the plot's wavelength axis.
-        lambda_max: End of the window in Angstrom. The window must span {MIN_WINDOW_A} to
-            {MAX_WINDOW_A} Angstrom and overlap the data.
-    """
-
-
-@_declare("stretch", example={"mode": "asinh"})
-def _stretch(
-    mode: Annotated[str, STRETCH_MODE],
-    image_index: Annotated[int, IMAGE_INDEX] = 0,
-) -> None:
-    """Show an image again with its brightness rescaled to bring out faint structure.
-
-    Returns the same region with a new intensity scale; no new detail is added.
-
-    Args:
-        mode: "asinh" brightens faint features while keeping bright cores from saturating;
-            "linear" spreads the range between the faintest and the brightest pixels.
-        image_index: {IMAGE_INDEX}
-    """
-
-
-TOOL_SCHEMAS: dict[str, dict[str, Any]] = {name: decl.schema for name, decl in TOOLS.items()}
-"""Tool name -> OpenAI function-calling schema, for the chat template / vLLM ``tools=``."""
-
-
-def validate_arguments(name: str, args: Any) -> dict[str, Any]:
-    """Check a tool call's arguments against the tool's declaration; coerce and fill defaults.
-
-    Numbers come back as floats, whole-number arguments (``image_index``) as ints (``2.0`` is
-    accepted as 2), points and boxes as lists of floats; optional arguments that were left out are
-    filled in with their defaults. Booleans and numeric strings are not numbers.
-
-    Args:
-        name: The tool name the model wrote.
-        args: The arguments the model wrote (already parsed from JSON).
-
-    Returns:
-        A new dict with every argument of the tool.
-
-    Raises:
-        ToolError: The tool is unknown, or an argument is missing, extra, of the wrong type or out
-            of range; the message says what is allowed.
-    """
-    decl = TOOLS.get(name) if isinstance(name, str) else None
-    if decl is None:
-        raise ToolError(f"unknown tool {show(name)}; available: {', '.join(TOOLS)}")
-    example = _example(decl)
+    example_text = json.dumps(example)
     if not isinstance(args, dict):
-        raise ToolError(f"{name}: arguments must be a JSON object like {example}; got {show(args)}")
-    extra = [k for k in args if k not in decl.specs]
+        raise ToolError(
+            f"{name}: arguments must be a JSON object like {example_text}; got {show(args)}"
+        )
+    extra = [k for k in args if k not in specs]
     if extra:
         raise ToolError(
             f"{name}: unexpected argument(s) {', '.join(show(k) for k in extra)}; "
-            f"allowed: {', '.join(decl.specs)}"
+            f"allowed: {', '.join(specs)}"
         )
-    missing = [k for k in decl.specs if k not in args and k not in decl.defaults]
+    missing = [k for k in specs if k not in args and k not in defaults]
     if missing:
         raise ToolError(
-            f"{name}: missing required argument(s) {', '.join(missing)}; e.g. {example}"
+            f"{name}: missing required argument(s) {', '.join(missing)}; e.g. {example_text}"
         )
-    out = dict(decl.defaults)
+    out = dict(defaults)
     for key, value in args.items():
-        out[key] = decl.specs[key].check(name, key, value)
+        out[key] = specs[key].check(name, key, value)
     return out
-
-
-def _example(decl: ToolDecl) -> str:
-    return json.dumps(decl.example)

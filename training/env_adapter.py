@@ -7,8 +7,9 @@ and turns every public method into a tool (schema from type hints and Google doc
 * ``reset(row_id=..., **row)`` resets the SAME ``GalaxyEnv`` on that row and returns the overview as
   content blocks (image, then caption): the image then reaches both generation and TRL's training
   forward pass (``_tokenize_prompts`` collects images from message content).
-* ``zoom`` and ``crop`` take their signature and docstring from ``tools/schema.py``'s declarations
-  (descriptions copied from ``TOOL_SCHEMAS``); each writes the call in the protocol's format and
+* every tool the env offers (its ``tool_names``: ``zoom`` and ``crop`` by default) becomes a method
+  with the signature and docstring of its declaration in :data:`astroreason.tools.TOOLS`
+  (descriptions copied from the declared schema); each writes the call in the protocol's format and
   hands it to ``env.step``, so validation, ``image_index`` resolution, caps and penalties are the
   env's. A view comes back as ``[{"type": "image", ...}, {"type": "text", ...}]``, a refusal as the
   env's error text. Methods take ``**kwargs`` behind a declared signature, so unexpected arguments
@@ -24,9 +25,9 @@ TRL turns that into NaN, leaves the row out of the group baseline and gives it a
 format penalty): in TRL a reply without a tool call ends the rollout, so the env's format retries
 do not happen during training (simplified against the env, which would let the model retry).
 
-``GalaxyToolAdapter`` (every condition with tools: ``tools`` and its placebos ``reinput`` and
-``random-view``, whose views the env replaces) has the tools; ``GalaxyAnswerAdapter`` (no-tools) has
-none.
+:func:`adapter_factory` builds the class: a ``GalaxyToolAdapter`` (every condition with tools:
+``tools`` and its placebos ``reinput`` and ``random-view``, whose views the env replaces) with one
+method per tool of the configured env, or a ``GalaxyAnswerAdapter`` (no tools) with none.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from typing import Any, get_type_hints
 
 import gymnasium
 
+from astroreason.chat import content_blocks
 from astroreason.conditions import condition_spec
 from astroreason.envs import GALAXY_ID
 from astroreason.images import to_pil
 from astroreason.protocol import format_tool_call
 from astroreason.targets import calls_on_target
-from astroreason.tools import schema as tool_schema
+from astroreason.tools import TOOLS
 
 OVER = "the episode is over (no replies left); answer now"
 
@@ -115,30 +117,25 @@ class _GalaxyAdapterBase:
 
 
 def _content_for_trl(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for b in blocks:
-        if b.get("type") == "image":
-            out.append({"type": "image", "image": to_pil(b["image"])})
-        else:
-            out.append({"type": "text", "text": b["text"]})
-    return out
+    return content_blocks(blocks, lambda image: {"type": "image", "image": to_pil(image)})
 
 
 def training_tool_docstring(name: str) -> str:
-    """A Google docstring built from ``TOOL_SCHEMAS[name]`` (what TRL renders as the tool's schema)."""
-    fn = tool_schema.TOOL_SCHEMAS[name]["function"]
+    """A Google docstring built from tool ``name``'s declared schema (what TRL renders)."""
+    fn = TOOLS[name].schema["function"]
     lines = [fn["description"], "", "Args:"]
     for arg, prop in fn["parameters"]["properties"].items():
         lines.append(f"    {arg}: {prop['description']}")
     return "\n".join(lines)
 
 
-def _tool_method(name: str, declaration: Callable) -> Callable:
-    """A method named ``name`` with the declaration's plain signature; calls go to the env."""
+def _tool_method(name: str) -> Callable:
+    """A method named ``name`` with its declaration's plain signature; calls go to the env."""
 
     def method(self, **kwargs: Any) -> list[dict[str, Any]] | str:
         return self._call_tool(name, kwargs)
 
+    declaration = TOOLS[name].signature
     hints = get_type_hints(declaration)  # Annotated extras stripped: list[float], float, int
     hints.pop("return", None)
     sig = inspect.signature(declaration)
@@ -152,10 +149,7 @@ def _tool_method(name: str, declaration: Callable) -> Callable:
 
 
 class GalaxyToolAdapter(_GalaxyAdapterBase):
-    """Conditions with tools: ``zoom`` and ``crop`` are offered to the model."""
-
-    zoom = _tool_method("zoom", tool_schema._zoom)
-    crop = _tool_method("crop", tool_schema._crop)
+    """Conditions with tools: :func:`adapter_factory` adds one method per tool the env offers."""
 
 
 class GalaxyAnswerAdapter(_GalaxyAdapterBase):
@@ -178,14 +172,19 @@ def adapter_factory(
         split: The split rows come from (``train`` for GRPO).
         stats: Counters shared with the monitor (a new one if None).
     """
-    base = GalaxyToolAdapter if condition_spec(condition).uses_tools else GalaxyAnswerAdapter
-    attrs = {
+    uses_tools = condition_spec(condition).uses_tools
+    base = GalaxyToolAdapter if uses_tools else GalaxyAnswerAdapter
+    attrs: dict[str, Any] = {
         "data": data,
         "split": split,
         "condition": condition,
         "env_options": dict(env_options),
         "stats": stats if stats is not None else EpisodeStats(),
     }
+    if uses_tools:  # the env's own tool set (its config may narrow or widen the default)
+        probe = make_galaxy_env(data, split, condition, **env_options)
+        attrs.update({n: _tool_method(n) for n in probe.unwrapped.tool_names})
+        probe.close()
     return type(base.__name__, (base,), attrs)
 
 

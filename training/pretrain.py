@@ -392,15 +392,10 @@ class CorpusDataset:
 # batching
 # ----------------------------------------------------------------------------------------------
 def _pil(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from astroreason.chat import to_chat
     from astroreason.images import to_pil
 
-    out = []
-    for m in messages:
-        c = m.get("content")
-        if isinstance(c, list):
-            c = [{**b, "image": to_pil(b["image"])} if "image" in b else b for b in c]
-        out.append({**m, "content": c})
-    return out
+    return to_chat(messages, lambda image: {"type": "image", "image": to_pil(image)})
 
 
 class MixedCollator:

@@ -16,52 +16,32 @@ as ``data_collator``: nothing of TRL is subclassed.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from typing import Any
 
 import numpy as np
 
+from astroreason.chat import to_chat
 from astroreason.images import to_pil
 from astroreason.policies.scripted import OraclePolicy
 from astroreason.protocol import format_answer
+from astroreason.sync import run_sync
 from astroreason.training.config import TrainConfig, build_sft_config, env_options
 from astroreason.training.env_adapter import adapter_factory, env_tool_schemas, make_galaxy_env
 
 
 def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """One env conversation as an SFT row: ``messages`` (image placeholders) and ``images``."""
-    out, images = [], []
-    for m in messages:
-        content = m.get("content")
-        blocks: list[dict[str, Any]] = []
-        if isinstance(content, str):
-            if content:
-                blocks.append({"type": "text", "text": content})
-        else:
-            for b in content or []:
-                if b.get("type") == "image":
-                    images.append(to_pil(b["image"]))
-                    blocks.append({"type": "image"})
-                else:
-                    blocks.append({"type": "text", "text": b["text"]})
-        row: dict[str, Any] = {"role": m["role"], "content": blocks}
-        if m.get("tool_calls"):
-            row["tool_calls"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": c["function"]["name"],
-                        "arguments": json.dumps(c["function"]["arguments"]),
-                    },
-                }
-                for c in m["tool_calls"]
-            ]
-        if m["role"] == "tool" and m.get("name"):
-            row["name"] = m["name"]
-        out.append(row)
-    return {"messages": out, "images": images}
+    images: list[Any] = []
+
+    def placeholder(image: Any) -> dict[str, Any]:
+        images.append(to_pil(image))
+        return {"type": "image"}
+
+    return {
+        "messages": to_chat(messages, placeholder, json_arguments=True, text_blocks=True),
+        "images": images,
+    }
 
 
 def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str, Any]]]:
@@ -79,7 +59,7 @@ def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str,
         done = False
         while not done:
             if looks[k] < cfg.sft_look_share:
-                text = asyncio.run(policy.act(info)).text
+                text = run_sync(policy.act(info)).text
             else:  # this conversation answers at once
                 text = format_answer(info["ground_truth"]["class_name"])
             _, _, terminated, truncated, info = env.step(text)

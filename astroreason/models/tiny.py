@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from astroreason.data.classes import GALAXY10_DECALS, SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.protocol import PromptSpec, format_answer, format_tool_call, system_prompt
+from astroreason.protocol import (
+    FIRST_IMAGE_TEXT,
+    TASKS,
+    PromptSpec,
+    format_answer,
+    format_tool_call,
+    system_prompt,
+)
 
 TINY_BASE = Path(__file__).resolve().parents[2] / "checkpoints" / "tiny-base"
 """The pretrained tiny base shipped in the repository (``astroreason model pretrain`` rebuilds
@@ -201,44 +208,49 @@ def _render(template: str, messages: list[dict], tools: list[dict]) -> str:
 
 
 def tokenizer_corpus() -> str:
-    """The fixed text the BPE merges are trained on: conversations as our prompts render them."""
-    from astroreason.tools.schema import TOOL_SCHEMAS, TOOLS
+    """The fixed text the BPE merges are trained on: conversations as the envs' prompts render them.
+
+    Derived from what the environments say (``TASKS``, ``FIRST_IMAGE_TEXT``), the tools they
+    have (``tools_for``, each declaration's example call and caption) and the real class lists, so
+    the tokenizer sees the strings a model reads. Shipped checkpoints keep their own tokenizer.
+    """
+    from astroreason.tools import TOOLS, tools_for
 
     template = chat_template()
     tasks = [
-        (
-            "Classify the galaxy in the image by its morphology.",
-            GALAXY10_DECALS,
-            ("zoom", "crop", "stretch"),
-        ),
-        ("Classify the object from its spectrum.", SPECTRUM_CLASSES, ("spectrum_window",)),
-        ("Classify the object from its spectrum.", SPECTRUM_SUBCLASSES, ("spectrum_window",)),
+        ("galaxy", GALAXY10_DECALS),
+        ("spectrum", SPECTRUM_CLASSES),
+        ("spectrum", SPECTRUM_SUBCLASSES),
     ]
     parts = []
-    for task, classes, tool_names in tasks:
-        tools = [TOOL_SCHEMAS[n] for n in tool_names if n in TOOL_SCHEMAS]
-        spec = PromptSpec(task=task, class_names=tuple(classes), tools=True, max_turns=4)
+    for env, classes in tasks:
+        text, names = TASKS[env], tools_for(env)
+        spec = PromptSpec(
+            task=text.instruction,
+            class_names=tuple(classes),
+            tools=True,
+            max_turns=4,
+            view_hint=text.view_hint,
+        )
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": system_prompt(spec)},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": task}]},
+            {
+                "role": "user",
+                "content": [{"type": "image"}, {"type": "text", "text": FIRST_IMAGE_TEXT["tools"]}],
+            },
         ]
-        for name in tool_names:
-            if name not in TOOLS:
-                continue
+        for i, name in enumerate(names, 1):
+            decl = TOOLS[name]
+            caption = f"Image {i}: {decl.caption(decl.check(decl.example))}"
+            messages.append({"role": "assistant", "content": format_tool_call(name, decl.example)})
             messages.append(
-                {"role": "assistant", "content": format_tool_call(name, TOOLS[name].example)}
-            )
-            messages.append(
-                {
-                    "role": "tool",
-                    "content": [{"type": "image"}, {"type": "text", "text": f"{name} done."}],
-                }
+                {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": caption}]}
             )
         for c in classes:
             messages.append(
                 {"role": "assistant", "content": "<think>\n\n</think>\n\n" + format_answer(c)}
             )
-        parts.append(_render(template, messages, tools))
+        parts.append(_render(template, messages, [TOOLS[n].schema for n in names]))
     return "\n".join(parts)
 
 

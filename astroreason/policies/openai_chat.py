@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from astroreason.chat import to_chat
 from astroreason.errors import AstroReasonError
 from astroreason.images import ImageFormat, data_url
 from astroreason.policies.base import Policy, PolicyReply, RetryableError
@@ -59,42 +60,14 @@ def to_openai_messages(
 ) -> list[dict]:
     """Convert the environment's messages (image arrays) into OpenAI chat messages.
 
-    ``image_url(image, fmt)`` gives each image's URL (default: a base64 ``data:`` URL).
+    ``image_url(image, fmt)`` gives each image's URL (default: a base64 ``data:`` URL); the rest
+    is :func:`astroreason.chat.to_chat` with JSON tool arguments and null content for bare calls.
     """
-    out = []
-    for m in messages:
-        msg = {k: v for k, v in m.items() if k != "content"}
-        content = m.get("content")
-        if isinstance(content, list):
-            blocks = []
-            for b in content:
-                if b.get("type") == "image":
-                    blocks.append(
-                        {"type": "image_url", "image_url": {"url": image_url(b["image"], fmt)}}
-                    )
-                else:
-                    blocks.append({"type": "text", "text": b.get("text", "")})
-            msg["content"] = blocks
-        elif m.get("tool_calls") and not content:
-            # null, not "": vLLM turns "" into a text part, which Qwen's template renders as an
-            # extra newline before <tool_call> (a prompt transformers never renders)
-            msg["content"] = None
-        else:
-            msg["content"] = content or ""
-        if "tool_calls" in m:
-            msg["tool_calls"] = [
-                {
-                    "id": tc["id"],
-                    "type": "function",
-                    "function": {
-                        "name": tc["function"]["name"],
-                        "arguments": json.dumps(tc["function"]["arguments"]),
-                    },
-                }
-                for tc in m["tool_calls"]
-            ]
-        out.append(msg)
-    return out
+
+    def part(image: Any) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": image_url(image, fmt)}}
+
+    return to_chat(messages, part, json_arguments=True, null_call_content=True)
 
 
 class OpenAIChatPolicy(Policy):

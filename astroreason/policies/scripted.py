@@ -16,6 +16,7 @@ import numpy as np
 
 from astroreason.policies.base import Policy, PolicyReply
 from astroreason.protocol import format_answer, format_tool_call
+from astroreason.tools import TOOLS
 
 
 def _tool_names(info: dict[str, Any]) -> list[str]:
@@ -57,22 +58,14 @@ class RandomPolicy(Policy):
         names = _tool_names(info)
         if names and _calls_made(info) == 0 and rng.random() < self.tool_prob:
             name = names[int(rng.integers(len(names)))]
-            return PolicyReply(format_tool_call(name, _random_args(name, rng, info)))
+            args = TOOLS[name].random_args(rng, info["ground_truth"])
+            return PolicyReply(format_tool_call(name, args))
         classes = _class_names(info)
         return PolicyReply(format_answer(classes[int(rng.integers(len(classes)))]))
 
 
-def _random_args(name: str, rng: np.random.Generator, info: dict[str, Any]) -> dict[str, Any]:
-    if name == "zoom":
-        return {"center": [int(rng.integers(100, 900)), int(rng.integers(100, 900))], "factor": 2}
-    if name == "crop":
-        x, y = int(rng.integers(0, 600)), int(rng.integers(0, 600))
-        return {"bbox_2d": [x, y, x + 400, y + 400]}
-    if name == "spectrum_window":
-        lo, hi = info["ground_truth"]["wavelength_range"]
-        a = float(rng.uniform(lo, hi - 200))
-        return {"lambda_min": round(a, 1), "lambda_max": round(a + 150, 1)}
-    return {}
+ORACLE_IMAGE_TOOLS = ("crop", "zoom")
+"""The image tools the oracle can aim at a ground-truth box (``OraclePolicy(tool=...)``)."""
 
 
 class OraclePolicy(Policy):
@@ -90,8 +83,8 @@ class OraclePolicy(Policy):
     def __init__(
         self, pad: float = 0.15, tool: str = "crop", grid: int = 1, zoom_factor: float = 3
     ):
-        if tool not in ("crop", "zoom"):
-            raise ValueError(f"tool: {tool!r}; choose crop or zoom")
+        if tool not in ORACLE_IMAGE_TOOLS:
+            raise ValueError(f"tool: {tool!r}; choose {' or '.join(ORACLE_IMAGE_TOOLS)}")
         if not 1 <= grid <= 500:
             raise ValueError(f"grid: {grid}; must be in 1..500")
         self.pad, self.tool, self.grid, self.zoom_factor = pad, tool, int(grid), zoom_factor
@@ -104,15 +97,18 @@ class OraclePolicy(Policy):
         ok_calls = [c for c in info.get("tool_calls", []) if c.get("ok")]
         if names and not ok_calls and _calls_made(info) == 0:
             if self.tool in names and gt.get("bbox") is not None:
-                if self.tool == "zoom":
-                    args = {"center": self.zoom_center(info), "factor": self.zoom_factor}
-                    return PolicyReply(format_tool_call("zoom", args))
-                return PolicyReply(format_tool_call("crop", {"bbox_2d": self.crop_box(info)}))
+                return PolicyReply(format_tool_call(self.tool, self.image_args(info)))
             if "spectrum_window" in names and gt.get("key_window") is not None:
                 lo, hi = gt["key_window"]
                 args = {"lambda_min": round(float(lo), 1), "lambda_max": round(float(hi), 1)}
                 return PolicyReply(format_tool_call("spectrum_window", args))
         return PolicyReply(format_answer(gt["class_name"]))
+
+    def image_args(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The arguments of this oracle's image tool aimed at the ground-truth box."""
+        if self.tool == "zoom":
+            return {"center": self.zoom_center(info), "factor": self.zoom_factor}
+        return {"bbox_2d": self.crop_box(info)}
 
     def _to_view(self, info: dict[str, Any]) -> tuple[list[float], float, float, float, float]:
         """The ground-truth box and the scale from source pixels to 0-1000 of image 0."""

@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Any
 
+from astroreason.chat import to_chat
 from astroreason.images import to_pil
 from astroreason.policies.base import Policy, PolicyReply
 from astroreason.policies.openai_chat import SamplingConfig
@@ -18,21 +19,13 @@ from astroreason.policies.openai_chat import SamplingConfig
 
 def to_hf_messages(messages: list[dict[str, Any]]) -> tuple[list[dict], list]:
     """The environment's messages for a processor's chat template, and their images in order."""
-    out, images = [], []
-    for m in messages:
-        m2 = dict(m)
-        if isinstance(m.get("content"), list):
-            blocks = []
-            for b in m["content"]:
-                if b.get("type") == "image":
-                    img = to_pil(b["image"])
-                    images.append(img)
-                    blocks.append({"type": "image", "image": img})
-                else:
-                    blocks.append(dict(b))
-            m2["content"] = blocks
-        out.append(m2)
-    return out, images
+    images: list = []
+
+    def block(image: Any) -> dict[str, Any]:
+        images.append(to_pil(image))
+        return {"type": "image", "image": images[-1]}
+
+    return to_chat(messages, block), images
 
 
 class TransformersPolicy(Policy):

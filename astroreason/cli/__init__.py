@@ -6,11 +6,12 @@ with status 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from astroreason.errors import AstroReasonError
@@ -238,35 +239,11 @@ MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
 
 
 def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):
-    """Build a policy by name."""
-    from astroreason.errors import ConfigError
-    from astroreason.policies import MajorityPolicy, OraclePolicy, RandomPolicy
+    """Build a policy by name (:func:`astroreason.policies.factory.make_policy`)."""
+    from astroreason.policies.factory import make_policy
 
-    if kind == "openai":
-        from astroreason.policies.openai_chat import OpenAIChatPolicy
-
-        if not base_url or not model:
-            raise ConfigError("--policy openai needs --base-url and --model")
-        return OpenAIChatPolicy(base_url, model, sampling=sampling)
-    if kind == "transformers":
-        from astroreason.policies.transformers_local import TransformersPolicy
-
-        if not model:
-            raise ConfigError("--policy transformers needs --model (a local folder or hub id)")
-        return TransformersPolicy(model, sampling=sampling)
-    if kind == "oracle":
-        return OraclePolicy()
-    if kind == "random":
-        return RandomPolicy(seed=seed)
-    if kind == "majority":
-        u = probe.unwrapped
-        from astroreason.data.splits import split_for
-
-        sp = split_for(u.source, u.cfg.split_seed)
-        train = u.source.labels()[sp.rows("train")]
-        return MajorityPolicy(int(np.bincount(train).argmax()))
-    raise ConfigError(
-        f"--policy: unknown {kind!r}; choose openai, transformers, oracle, random or majority"
+    return make_policy(
+        kind, base_url=base_url, model=model, sampling=sampling, env=probe, seed=seed
     )
 
 
@@ -326,7 +303,9 @@ def demo(
     view_size: Annotated[int, typer.Option(help="View side in pixels.")] = 64,
     sft_episodes: Annotated[
         int | None,
-        typer.Option(help="Oracle conversations for SFT (0: every train row; default: tiny-cpu's)."),
+        typer.Option(
+            help="Oracle conversations for SFT (0: every train row; default: tiny-cpu's)."
+        ),
     ] = None,
     sft_epochs: Annotated[
         float | None, typer.Option(help="SFT passes over the conversations (default: tiny-cpu's).")
@@ -357,7 +336,7 @@ def demo(
     random-view, blank-tools, blind); the report with paired tests, learning curves and skeptic
     checks, and the trace viewer.
     """
-    from astroreason.demo import DemoConfig, run_demo
+    from astroreason.cli.demo import DemoConfig, run_demo
 
     run_demo(
         DemoConfig(
@@ -514,8 +493,37 @@ def train_grpo(
     config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
 ) -> None:
-    """Multi-turn GRPO with the zoom/crop tools (starts from OUTPUT_DIR/sft when present)."""
+    """Multi-turn GRPO with the environment's tools (starts from OUTPUT_DIR/sft when present)."""
     _train("grpo", config, set_)
+
+
+def prose(doc: str) -> str:
+    """A docstring as help text: each paragraph's lines joined, so the terminal wraps it as prose.
+
+    Paragraphs (blank-line separated) stay apart, and lines starting with ``-`` or ``*`` stay items.
+    """
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", inspect.cleandoc(doc)):
+        lines: list[str] = []
+        for line in para.splitlines():
+            line = line.strip()
+            if lines and not line.startswith(("- ", "* ")):
+                lines[-1] += " " + line
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def _help_as_prose(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        if command.callback is not None and command.callback.__doc__:
+            command.callback.__doc__ = prose(command.callback.__doc__)
+    for sub in group.registered_groups:
+        _help_as_prose(sub.typer_instance)
+
+
+_help_as_prose(app)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -534,7 +542,3 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

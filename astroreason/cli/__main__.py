@@ -1,0 +1,5 @@
+"""``python -m astroreason.cli``: the same as the ``astroreason`` command."""
+
+from astroreason.cli import main
+
+main()
