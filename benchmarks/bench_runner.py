@@ -11,6 +11,7 @@ core (``taskset -c 0``), and then its CPU time is inside our figures too.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -104,7 +105,9 @@ def main() -> None:
     from astroreason.policies.openai_chat import OpenAIChatPolicy
     from astroreason.protocol import format_tool_call
     from astroreason.rollout import RolloutConfig, run_rollouts
-    from astroreason.stub_server import StubChatServer
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from stub_server import StubChatServer  # the tests' fault-injection server
+
     from astroreason.traces import read_traces
 
     tmp = Path(tempfile.mkdtemp())

@@ -42,6 +42,7 @@ from astroreason.protocol import (
 )
 from astroreason.reward import RewardConfig, grade
 from astroreason.tools import TOOLS, ToolError, validate_arguments
+from astroreason.traces import EpisodeInfo
 
 PRINTABLE = string.printable
 
@@ -364,7 +365,7 @@ class ToolEnv(gym.Env):
         text = "".join(ch if ch in PRINTABLE else "?" for ch in self._last_text)
         return {"image": out, "text": text[: self.cfg.max_text_length]}
 
-    def _info(self) -> dict[str, Any]:
+    def _info(self) -> EpisodeInfo:
         s = self._sample
         done = self._done
         return {

@@ -33,7 +33,7 @@ from astroreason.eval.metrics import (
 )
 from astroreason.eval.skeptic import Check, print_checks, run_checks
 from astroreason.rollout import RolloutConfig, run_rollouts
-from astroreason.traces import TRACES_FILE, read_traces
+from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
 
 METRICS_FILE = "metrics.json"
 
@@ -88,7 +88,9 @@ def report_conditions(run_dir: str | Path, conditions: Sequence[str]) -> list[st
     return [c for c in CONDITIONS if c in present or c in conditions]
 
 
-def load_condition_records(run_dir: str | Path, conditions: Sequence[str]) -> dict[str, list]:
+def load_condition_records(
+    run_dir: str | Path, conditions: Sequence[str]
+) -> dict[str, list[TraceRecord]]:
     """The trace records of each condition's folder (conditions without traces are left out)."""
     out = {}
     for c in conditions:

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.stats import binom
 
 from astroreason.targets import episode_on_target
+from astroreason.traces import TraceRecord
 
 NO_ANSWER = "no answer"
 
@@ -110,7 +111,7 @@ def classification_metrics(
 
 
 def condition_metrics(
-    records: Sequence[dict[str, Any]],
+    records: Sequence[TraceRecord],
     *,
     majority_share: float | None = None,
     n_boot: int = 2000,
@@ -186,14 +187,14 @@ def condition_metrics(
 # --------------------------------------------------------------------------- paired
 
 
-def pair_key(record: dict[str, Any]) -> tuple[str, int, int]:
+def pair_key(record: TraceRecord) -> tuple[str, int, int]:
     """What makes two episodes of different conditions "the same episode": split, row, sample."""
     return (str(record["split"]), int(record["row_id"]), int(record["sample"]))
 
 
 def paired_comparison(
-    a: Sequence[dict[str, Any]],
-    b: Sequence[dict[str, Any]],
+    a: Sequence[TraceRecord],
+    b: Sequence[TraceRecord],
     *,
     n_boot: int = 2000,
     seed: int = 0,
@@ -232,7 +233,7 @@ def method_condition(conditions: Sequence[str]) -> str | None:
 
 
 def solved_only_with_tools(
-    by_condition: dict[str, Sequence[dict[str, Any]]], method: str | None = None
+    by_condition: dict[str, Sequence[TraceRecord]], method: str | None = None
 ) -> dict[str, Any] | None:
     """Items the method gets right and every no-tool and placebo condition gets wrong.
 
@@ -278,7 +279,7 @@ def comparison_pairs(conditions: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def compute_metrics(
-    by_condition: dict[str, Sequence[dict[str, Any]]],
+    by_condition: dict[str, Sequence[TraceRecord]],
     *,
     train_labels: Iterable[int] | None = None,
     n_boot: int = 2000,

@@ -354,8 +354,9 @@ def test_cli_eval_rejects_bad_conditions(galaxy_file, tmp_path, capsys):
 
 
 def test_cli_eval_with_an_openai_server(galaxy_file, tmp_path):
+    from stub_server import StubChatServer
+
     from astroreason.cli import main
-    from astroreason.stub_server import StubChatServer
 
     with StubChatServer(lambda body: "<think>hm</think><answer>Merging</answer>") as srv:
         main(

@@ -2,6 +2,7 @@ import json
 
 import gymnasium
 import pytest
+from stub_server import StubChatServer
 
 import astroreason.envs  # noqa: F401
 from astroreason.envs import GALAXY_ID
@@ -10,7 +11,6 @@ from astroreason.policies import OraclePolicy
 from astroreason.policies.openai_chat import OpenAIChatPolicy
 from astroreason.protocol import format_tool_call
 from astroreason.rollout import RolloutConfig, run_rollouts
-from astroreason.stub_server import StubChatServer
 from astroreason.traces import TRACES_FILE, read_traces
 
 

@@ -67,7 +67,7 @@ def test_killed_run_resumes_without_duplicates(vllm_server, galaxy_file, tmp_pat
     cmd = [
         sys.executable,
         "-m",
-        "astroreason.cli",
+        "astroreason",
         "rollout",
         "--data",
         str(galaxy_file),

@@ -46,6 +46,7 @@ from astroreason.images import to_pil
 from astroreason.protocol import format_tool_call
 from astroreason.targets import calls_on_target
 from astroreason.tools import TOOLS
+from astroreason.traces import EpisodeInfo
 
 OVER = "the episode is over (no replies left); answer now"
 
@@ -89,7 +90,7 @@ class _GalaxyAdapterBase:
 
     def __init__(self) -> None:
         self.env = make_galaxy_env(self.data, self.split, self.condition, **self.env_options)
-        self.info: dict[str, Any] = {}
+        self.info: EpisodeInfo | dict[str, Any] = {}
         self.done = False
 
     def reset(self, row_id: int, **row: Any) -> list[dict[str, Any]]:
@@ -98,7 +99,7 @@ class _GalaxyAdapterBase:
         self.done = False
         return _content_for_trl(self.info["messages"][-1]["content"])
 
-    def _step(self, text: str) -> dict[str, Any]:
+    def _step(self, text: str) -> EpisodeInfo:
         _, _, terminated, truncated, self.info = self.env.step(text)
         self.done = terminated or truncated
         return self.info

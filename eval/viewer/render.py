@@ -23,7 +23,7 @@ from markupsafe import Markup
 from astroreason.conditions import CONDITIONS
 from astroreason.errors import DataError
 from astroreason.eval.templating import render
-from astroreason.traces import TRACES_FILE, read_traces
+from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
 
 VIEWER_FILE = "traces.html"
 THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
@@ -42,7 +42,7 @@ def script_json(obj: Any) -> Markup:
     )
 
 
-def iter_run_records(run_dir: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_run_records(run_dir: str | Path) -> Iterator[tuple[str, TraceRecord]]:
     """(path prefix, record) for every episode under a run folder (the prefix locates its images)."""
     root = Path(run_dir)
     found = False
@@ -93,7 +93,7 @@ def _plot_area(size: tuple[int, int]) -> tuple[float, float, float, float]:
     return (5.0, 5.0, w - 5.0, h - font - 8.0)
 
 
-def _overlay(rec: dict[str, Any], src: str, size: tuple[int, int] | None) -> dict[str, Any] | None:
+def _overlay(rec: TraceRecord, src: str, size: tuple[int, int] | None) -> dict[str, Any] | None:
     """The shapes to draw over the overview image: every view's footprint and the ground truth.
 
     Image footprints ``[x0, y0, x1, y1]`` (galaxies: source pixels) become rectangles, scaled so that
@@ -181,7 +181,7 @@ def _blocks(content: Any, prefix: str, root: Path | None = None) -> list[dict[st
     return out
 
 
-def _messages(rec: dict[str, Any], prefix: str, root: Path | None = None) -> list[dict[str, Any]]:
+def _messages(rec: TraceRecord, prefix: str, root: Path | None = None) -> list[dict[str, Any]]:
     """The conversation: system prompt, model replies (thinking split off, tool calls), the rest."""
     logs = rec["logs"]
     replies = list(logs.get("replies") or [])
@@ -229,7 +229,7 @@ def _messages(rec: dict[str, Any], prefix: str, root: Path | None = None) -> lis
     return out
 
 
-def _episode(i: int, rec: dict[str, Any], prefix: str, root: Path | None = None) -> dict[str, Any]:
+def _episode(i: int, rec: TraceRecord, prefix: str, root: Path | None = None) -> dict[str, Any]:
     """What ``viewer_episode.html`` shows of one record."""
     m = rec["metrics"]
     overview = next(

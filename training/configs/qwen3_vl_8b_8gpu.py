@@ -9,10 +9,10 @@ Launch, on one 8-GPU node::
     # GPUs 0-6: the trainer (SFT first, then GRPO from runs/qwen3_vl_8b_8gpu/sft)
     CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 accelerate launch \
         --config_file training/configs/accelerate_zero3.yaml --num_processes 7 \
-        -m astroreason.cli train sft --config qwen3-vl-8b-8gpu
+        -m astroreason train sft --config qwen3-vl-8b-8gpu
     CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 accelerate launch \
         --config_file training/configs/accelerate_zero3.yaml --num_processes 7 \
-        -m astroreason.cli train grpo --config qwen3-vl-8b-8gpu
+        -m astroreason train grpo --config qwen3-vl-8b-8gpu
 
 ``training/configs/accelerate_fsdp2.yaml`` is the FSDP2 alternative to ZeRO-3. The SFT stage does
 not need the vLLM server.

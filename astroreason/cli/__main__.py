@@ -1,5 +1,0 @@
-"""``python -m astroreason.cli``: the same as the ``astroreason`` command."""
-
-from astroreason.cli import main
-
-main()
