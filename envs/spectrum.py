@@ -39,7 +39,6 @@ Version History:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +46,7 @@ import numpy as np
 
 from astroreason.conditions import condition_spec
 from astroreason.data import SampleSource
+from astroreason.data.lines import teacher_window
 from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
 from astroreason.tools import (
@@ -152,17 +152,27 @@ class SpectrumEnv(ToolEnv):
         return view, window, caption
 
     def _ground_truth(self, sample) -> dict[str, Any]:
-        meta = sample.meta
-        window = meta.get("key_window")
-        if window is None and "key_wmin" in meta and "key_wmax" in meta:
-            window = (meta["key_wmin"], meta["key_wmax"])
-        if window is not None and not all(math.isfinite(float(v)) for v in window):
-            window = None
+        """What the teacher and the metrics may read (never rendered into a message).
+
+        ``key_window`` is the file's stored window (synthetic files), else the window
+        :func:`~astroreason.data.lines.teacher_window` finds from the pipeline redshift and CLASS,
+        else from the strongest line in the flux; ``key_window_source`` says which (``file``,
+        ``redshift``, ``emission``, ``absorption``) and is None with no window. Computed once per
+        sample: ``_info`` asks for it after every step.
+        """
+        cached = getattr(self, "_gt_window", None)
+        if cached is not None and cached[0] is sample:
+            window = cached[1]
+        else:
+            sp = sample.spectrum
+            window = teacher_window(sp.wavelength, sp.flux, sp.mask, sp.ivar, sample.meta)
+            self._gt_window = (sample, window)
         wl = sample.spectrum.wavelength
         return {
             "label": int(sample.label),
             "class_name": self.class_names[sample.label],
             "class_names": list(self.class_names),
-            "key_window": [float(v) for v in window] if window is not None else None,
+            "key_window": window.as_list() if window is not None else None,
+            "key_window_source": window.source if window is not None else None,
             "wavelength_range": [float(np.min(wl)), float(np.max(wl))],
         }

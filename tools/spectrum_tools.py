@@ -8,7 +8,9 @@ a 512x256 window costs about 0.5 ms, 30-50x less than a fresh matplotlib figure 
   the interpolated curve crosses the column's edges and every sample in between. With more samples
   than columns this is the min/max envelope, so a line narrower than a column still shows as a
   spike instead of being aliased away; with fewer, it is the straight segment between samples;
-* bad samples (``mask`` true, or flux not finite) break the curve and are shaded by a grey band;
+* bad samples (``mask`` true, or flux not finite) break the curve and are shaded by a grey band
+  (every plot column holding a bad sample is shaded, so one bad pixel in a whole-spectrum overview
+  still shows); the optional table says which bins hold bad samples;
 * the y-range runs from the 0.5th to the 99.5th percentile of the good flux inside the window
   (whole samples, never interpolated), padded by 8%: a strong, narrow emission line in a wide plot
   runs off the top (drawn along the top edge) rather than flattening everything else; in a narrow
@@ -340,7 +342,12 @@ def window_table(
 
 
 def _table(wl: np.ndarray, fl: np.ndarray, bad: np.ndarray, lo: float, hi: float) -> str:
-    """Mean good flux in up to ``TABLE_BINS`` equal wavelength bins of the window."""
+    """Mean good flux in up to ``TABLE_BINS`` equal wavelength bins of the window.
+
+    A row is ``centre flux``; a bin with some bad samples says how many (``centre flux (3/12
+    masked)``, the mean of the good ones), one with only bad samples reads ``centre masked`` and one
+    without samples ``centre no data``.
+    """
     i0, i1 = np.searchsorted(wl, [lo, hi], side="left")
     i1 = max(i1, i0)
     nbins = max(1, min(TABLE_BINS, int(i1 - i0)))
@@ -357,5 +364,7 @@ def _table(wl: np.ndarray, fl: np.ndarray, bad: np.ndarray, lo: float, hi: float
             value = "masked"
         else:
             value = f"{float(np.mean(fl[s][good])):.4g}"
+            if not good.all():
+                value += f" ({int(good.size - np.count_nonzero(good))}/{good.size} masked)"
         rows.append(f"{(edges[k] + edges[k + 1]) / 2:.1f} {value}")
     return "\n".join(rows)

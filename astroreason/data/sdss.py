@@ -3,7 +3,7 @@
 Only the labels are read at construction: HDU2 (``SPALL``/``SPECOBJ``, read by index because its name
 differs between data releases) gives ``CLASS``, ``SUBCLASS``, ``Z`` and ``ZWARNING``, and HDU1's header is
 checked for the ``COADD`` columns without reading its data. ``_load(i)`` reads one file's ``flux``,
-``loglam`` and ``ivar``. Every problem found at construction is a one-line
+``loglam``, ``ivar`` and (when present) ``and_mask``. Every problem found at construction is a one-line
 :class:`~astroreason.errors.DataError` naming the file; a spectrum without a single valid pixel is
 reported when it is loaded.
 
@@ -56,6 +56,39 @@ def subclass_family(cls: str, subclass: str) -> str | None:
     return None
 
 
+def label_for(
+    f: Path | str,
+    cls: str,
+    sub: str,
+    task: str,
+    class_field: str = "CLASS",
+    subclass_field: str = "SUBCLASS",
+) -> int:
+    """The label index of a CLASS/SUBCLASS pair for ``task`` (shared by the SDSS, DESI and LAMOST readers).
+
+    Raises:
+        DataError: naming ``f`` and ``class_field``/``subclass_field``, when the pair is outside the
+            task's classes.
+    """
+    cls = cls.strip().upper()
+    if task == "class":
+        if cls not in SPECTRUM_CLASSES:
+            raise DataError(
+                f, f"value {cls!r} is not one of {', '.join(SPECTRUM_CLASSES)}", field=class_field
+            )
+        return SPECTRUM_CLASSES.index(cls)
+    family = subclass_family(cls, sub)
+    if family is None:
+        field = class_field if cls not in SPECTRUM_CLASSES else subclass_field
+        raise DataError(
+            f,
+            f"{class_field} {cls!r} {subclass_field} {sub!r} is not one of the task='subclass' families "
+            f"({', '.join(SPECTRUM_SUBCLASSES)}); use task='class' for these files",
+            field=field,
+        )
+    return SPECTRUM_SUBCLASSES.index(family)
+
+
 class SDSSSpectraSource(SampleSource):
     """SDSS spectra: one ``spec-*.fits`` file, or a folder of them (sorted by name; row id = position).
 
@@ -65,9 +98,11 @@ class SDSSSpectraSource(SampleSource):
             ``"subclass"``: the four families of ``SPECTRUM_SUBCLASSES`` (see :func:`subclass_family`).
 
     ``Sample.spectrum`` holds ``wavelength = 10**loglam`` (float64), ``flux`` and ``ivar`` (float32) and
-    ``mask = (ivar == 0) | ~isfinite(flux)`` (non-finite or negative ``ivar`` counts as 0).
+    ``mask = (ivar == 0) | (and_mask != 0) | ~isfinite(flux)`` (non-finite or negative ``ivar`` counts
+    as 0; files without ``and_mask`` use ivar and flux alone).
     ``Sample.meta`` holds ``file_name``, ``plate``, ``mjd``, ``fiber`` (from the file name, else the
-    primary header, else -1), ``z``, ``zwarning``, ``class``, ``subclass`` and, where the file stores
+    primary header, else -1), ``z`` (HDU2 ``Z``, else the primary header's ``Z``, else NaN),
+    ``zwarning``, ``class``, ``subclass`` and, where the file stores
     ``KEY_WMIN``/``KEY_WMAX`` (synthetic files), ``key_window = (wmin, wmax)``. The source keeps only
     paths and small arrays, so it pickles.
 
@@ -144,7 +179,7 @@ class SDSSSpectraSource(SampleSource):
             meta: dict[str, Any] = {
                 "file_name": f.name,
                 **_ids(f, hdul[0].header),
-                "z": _float(get("Z", math.nan)),
+                "z": _float(get("Z", hdul[0].header.get("Z", math.nan))),
                 "zwarning": _int(get("ZWARNING", -1)),
                 "class": cls,
                 "subclass": sub,
@@ -157,22 +192,7 @@ class SDSSSpectraSource(SampleSource):
         return meta
 
     def _label(self, f: Path, cls: str, sub: str) -> int:
-        if self.task == "class":
-            if cls not in SPECTRUM_CLASSES:
-                raise DataError(
-                    f, f"value {cls!r} is not one of {', '.join(SPECTRUM_CLASSES)}", field="CLASS"
-                )
-            return SPECTRUM_CLASSES.index(cls)
-        family = subclass_family(cls, sub)
-        if family is None:
-            field = "CLASS" if cls not in SPECTRUM_CLASSES else "SUBCLASS"
-            raise DataError(
-                f,
-                f"CLASS {cls!r} SUBCLASS {sub!r} is not one of the task='subclass' families "
-                f"({', '.join(SPECTRUM_SUBCLASSES)}); use task='class' for these files",
-                field=field,
-            )
-        return SPECTRUM_SUBCLASSES.index(family)
+        return label_for(f, cls, sub, self.task)
 
     # ----------------------------------------------------------------- access
     def __len__(self) -> int:
@@ -208,9 +228,12 @@ class SDSSSpectraSource(SampleSource):
 def read_spectrum(path: str | os.PathLike) -> Spectrum:
     """Read HDU1 (``COADD``) of one SDSS spectrum file.
 
+    The mask marks pixels with ``ivar == 0``, a nonzero ``and_mask`` (any bit: the pixel was bad in
+    every exposure) or a non-finite flux.
+
     Raises:
-        DataError: Unreadable file, missing columns, columns of different lengths, bad ``loglam``, or
-            no valid pixel (every ``ivar`` is 0).
+        DataError: Unreadable file, missing columns, columns of different lengths, bad ``loglam``,
+            non-integer ``and_mask``, or no valid pixel (every pixel has ``ivar == 0`` or is masked).
     """
     f = Path(path)
     try:
@@ -226,11 +249,13 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
                 if col not in cols:
                     raise DataError(f, f"missing column {col!r}", field="COADD")
                 arrays[col] = np.asarray(data[cols[col]]).reshape(-1)
+            if "and_mask" in cols:
+                arrays["and_mask"] = np.asarray(data[cols["and_mask"]]).reshape(-1)
     except OSError as err:
         raise DataError(f, f"cannot read the spectrum (truncated file?): {err}", "COADD") from None
     n = arrays["loglam"].size
-    for col in ("flux", "ivar"):
-        if arrays[col].size != n:
+    for col in ("flux", "ivar", "and_mask"):
+        if col in arrays and arrays[col].size != n:
             raise DataError(
                 f, f"{arrays[col].size} values but loglam has {n}", field=f"COADD.{col}"
             )
@@ -245,6 +270,19 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
     mask = (ivar == 0) | ~np.isfinite(flux)
     if mask.all():
         raise DataError(f, f"no valid pixels (all {n} have ivar == 0)", field="COADD.ivar")
+    if "and_mask" in arrays:
+        and_mask = arrays["and_mask"]
+        if and_mask.dtype.kind not in "iub":
+            raise DataError(
+                f, f"expected integer mask bits, got {and_mask.dtype}", "COADD.and_mask"
+            )
+        mask |= and_mask != 0
+        if mask.all():
+            raise DataError(
+                f,
+                f"no valid pixels (all {n} are masked by ivar == 0 or and_mask)",
+                "COADD.and_mask",
+            )
     return Spectrum(wavelength=10.0**loglam, flux=flux, ivar=ivar, mask=mask)
 
 
