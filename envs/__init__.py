@@ -12,6 +12,8 @@ from astroreason.envs.spectrum import SpectrumEnv, SpectrumEnvConfig
 
 GALAXY_ID = "AstroReason/Galaxy-v0"
 SPECTRUM_ID = "AstroReason/Spectrum-v0"
+ENV_IDS = {"galaxy": GALAXY_ID, "spectrum": SPECTRUM_ID}
+"""The registered environments by short name (``TrainConfig.env``, ``--env``)."""
 
 for _id, _entry in (
     (GALAXY_ID, "astroreason.envs.galaxy:GalaxyEnv"),
@@ -21,6 +23,7 @@ for _id, _entry in (
         gymnasium.register(id=_id, entry_point=_entry, disable_env_checker=False)
 
 __all__ = [
+    "ENV_IDS",
     "GALAXY_ID",
     "SPECTRUM_ID",
     "EnvConfig",

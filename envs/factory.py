@@ -19,9 +19,9 @@ def env_factory(env: str, data: str | Path | Any, split: str, condition: str, op
     from astroreason.errors import ConfigError
 
     condition = base_condition(check_condition(condition))
-    ids = {"galaxy": envs.GALAXY_ID, "spectrum": envs.SPECTRUM_ID}
+    ids = envs.ENV_IDS
     if env not in ids:
-        raise ConfigError(f"--env: unknown {env!r}; choose galaxy or spectrum")
+        raise ConfigError(f"--env: unknown {env!r}; choose {' or '.join(ids)}")
     opts = {k: v for k, v in options.items() if v is not None}
     data = str(data) if isinstance(data, Path) else data
     probe = gymnasium.make(ids[env], data=data, split=split, condition=condition, **opts)

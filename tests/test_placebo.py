@@ -298,7 +298,7 @@ def test_spectrum_placebos(spectra_dir, table):
 def test_placebos_are_trainable_like_tools(tmp_path, galaxy_file, condition):
     from astroreason.training.config import CONDITIONS as TRAIN_CONDITIONS
     from astroreason.training.config import TrainConfig, check_config
-    from astroreason.training.env_adapter import GalaxyToolAdapter, adapter_factory
+    from astroreason.training.env_adapter import ToolAdapter, adapter_factory
     from astroreason.training.sft import oracle_dataset
 
     assert condition in TRAIN_CONDITIONS
@@ -323,7 +323,7 @@ def test_placebos_are_trainable_like_tools(tmp_path, galaxy_file, condition):
         )
     opts = {"view_size": 64, "max_turns": 4, "max_tool_calls": 3, "split_seed": 0}
     adapter = adapter_factory(str(galaxy_file), condition, opts)
-    assert issubclass(adapter, GalaxyToolAdapter)
+    assert issubclass(adapter, ToolAdapter)
     inst = adapter()
     row = int(inst.env.unwrapped.rows[0])
     inst.reset(row_id=row)

@@ -24,13 +24,13 @@ from astroreason.training.config import (
     load_config,
 )
 from astroreason.training.env_adapter import (
-    GalaxyAnswerAdapter,
-    GalaxyToolAdapter,
+    AnswerAdapter,
+    ToolAdapter,
     adapter_factory,
     env_tool_schemas,
     episode_reward,
     grpo_rows,
-    make_galaxy_env,
+    make_env,
     tool_schema_json,
 )
 from astroreason.training.monitor import (
@@ -110,7 +110,7 @@ def test_cli_reports_unknown_config(capsys):
 # ------------------------------------------------------------------------------------------------
 def test_tool_methods_render_the_declared_schemas(galaxy_file):
     adapter = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)
-    assert issubclass(adapter, GalaxyToolAdapter)
+    assert issubclass(adapter, ToolAdapter)
     schemas = {s["function"]["name"]: s["function"] for s in tool_schema_json(adapter)}
     assert set(schemas) == {"zoom", "crop"}  # the env's default tools
     for name, fn in schemas.items():
@@ -121,8 +121,8 @@ def test_tool_methods_render_the_declared_schemas(galaxy_file):
         for arg, prop in fn["parameters"]["properties"].items():
             assert prop["description"] == decl["parameters"]["properties"][arg]["description"]
             assert prop["type"] == decl["parameters"]["properties"][arg]["type"]
-    assert tool_schema_json(GalaxyAnswerAdapter) == []
-    assert tool_schema_json(GalaxyToolAdapter) == []  # tools come from the configured env
+    assert tool_schema_json(AnswerAdapter) == []
+    assert tool_schema_json(ToolAdapter) == []  # tools come from the configured env
     wide = adapter_factory(str(galaxy_file), "tools", {**ENV_OPTS, "tools": ("zoom", "stretch")})
     assert [s["function"]["name"] for s in tool_schema_json(wide)] == ["stretch", "zoom"]
     assert tool_schema_json(adapter_factory(str(galaxy_file), "no-tools", ENV_OPTS)) == []
@@ -131,7 +131,7 @@ def test_tool_methods_render_the_declared_schemas(galaxy_file):
 def test_adapter_runs_tools_through_the_env_and_scores_with_its_reward(galaxy_file):
     cls = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)
     env = cls()
-    row_id = grpo_rows(make_galaxy_env(str(galaxy_file), "train", "tools", **ENV_OPTS))[3]["row_id"]
+    row_id = grpo_rows(make_env("galaxy", str(galaxy_file), "train", "tools", **ENV_OPTS))[3]["row_id"]
     blocks = env.reset(row_id=row_id, prompt=[])
     assert [b["type"] for b in blocks] == ["image", "text"] and blocks[0]["image"].size == (64, 64)
 
@@ -200,7 +200,7 @@ def test_sft_rows_mask_everything_but_the_models_turns(tmp_path, galaxy_file, ti
     assert (labels[ids == image_pad] == -100).all()
 
     # GRPO's prompt (dataset row + what reset returns) renders to the same tokens as the SFT prefix
-    row = grpo_rows(make_galaxy_env(str(galaxy_file), "train", "tools", **ENV_OPTS))[0]
+    row = grpo_rows(make_env("galaxy", str(galaxy_file), "train", "tools", **ENV_OPTS))[0]
     adapter = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)()
     obs = adapter.reset(**row)
     user = {"role": "user", "content": [{"type": "text", "text": ""}, *obs]}
@@ -228,14 +228,12 @@ def test_sft_rows_mask_everything_but_the_models_turns(tmp_path, galaxy_file, ti
 # ------------------------------------------------------------------------------------------------
 # a real run: SFT (through the CLI) then GRPO with a tool image mid-episode
 # ------------------------------------------------------------------------------------------------
-def _steering(processor, galaxy_file, tools):
-    """``sequence_bias``: one crop call after the overview, then one of two answers."""
+def _steering(processor, data, tools, env="galaxy", env_opts=ENV_OPTS, call=None, answers=None):
+    """``sequence_bias``: one tool call (a crop) after the overview, then one of two answers."""
     from astroreason.policies.transformers_local import to_hf_messages
 
     tok = processor.tokenizer
-    _, info = make_galaxy_env(str(galaxy_file), "train", "tools", **ENV_OPTS).reset(
-        options={"index": 0}
-    )
+    _, info = make_env(env, str(data), "train", "tools", **env_opts).reset(options={"index": 0})
     msgs, _ = to_hf_messages(info["messages"])
     prompt = processor.apply_chat_template(
         msgs, tools=tools, add_generation_prompt=True, tokenize=True, return_dict=True
@@ -248,12 +246,11 @@ def _steering(processor, galaxy_file, tools):
         t = tok(text, add_special_tokens=False).input_ids
         return [[context + t[: k + 1], value] for k in range(len(t))]
 
-    crop = format_tool_call("crop", {"bbox_2d": [250, 250, 750, 750]})
-    return (
-        bias(after_overview, crop + "<|im_end|>")
-        + bias(after_tool, "<answer>Round Smooth</answer><|im_end|>")
-        + bias(after_tool, "<answer>Nonsense</answer><|im_end|>")
-    )
+    call = call or format_tool_call("crop", {"bbox_2d": [250, 250, 750, 750]})
+    out = bias(after_overview, call + "<|im_end|>")
+    for answer in answers or ("Round Smooth", "Nonsense"):
+        out += bias(after_tool, f"<answer>{answer}</answer><|im_end|>")
+    return out
 
 
 def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model_dir):
@@ -347,6 +344,93 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     assert sum(p.numel() for p in reloaded.parameters()) == sum(
         p.numel() for p in model.parameters()
     )
+
+
+SPECTRUM_OPTS = {
+    "view_width": 128,
+    "view_height": 64,
+    "task": "subclass",
+    "table": False,
+    "max_turns": 4,
+    "max_tool_calls": 1,
+    "split_seed": 0,
+}
+
+
+def test_spectrum_training_sft_rows_and_grpo_rollouts_open_windows(
+    tmp_path, spectra_dir, tiny_model_dir
+):
+    """``env=spectrum``: the teacher's windows in SFT rows, spectrum_window as a TRL tool in GRPO."""
+    from transformers import AutoProcessor
+
+    from astroreason.training.config import env_options
+    from astroreason.training.env_adapter import open_config_source
+    from astroreason.training.grpo import build_trainer
+    from astroreason.training.sft import oracle_dataset, run_sft
+
+    cfg = _cfg(
+        tmp_path,
+        spectra_dir,
+        tiny_model_dir,
+        env="spectrum",
+        spectrum_task="subclass",
+        max_tool_calls=1,
+        sft_episodes=4,
+        sft_max_steps=1,
+        sft_window_grid=50,
+        max_steps=1,
+        per_device_batch_size=4,
+        max_completion_length=160,
+        val_episodes=2,
+        val_max_new_tokens=8,
+    )
+    assert env_options(cfg) == SPECTRUM_OPTS
+    source = open_config_source(cfg)  # the subclass task's labels, as the env reads them
+    assert len(source.class_names) == 4 and "GALAXY AGN" in source.class_names
+    rows = oracle_dataset(cfg, source)
+    said = [m["content"] for r in rows for m in r["messages"] if m["role"] == "assistant"]
+    answers = {b["text"] for content in said for b in content if b.get("text")}
+    assert answers and answers <= {f"<answer>{c}</answer>" for c in source.class_names}
+    calls = [m["tool_calls"][0]["function"] for r in rows for m in r["messages"] if m.get("tool_calls")]
+    assert len(calls) == 4 and {c["name"] for c in calls} == {"spectrum_window"}
+    for c in calls:  # the teacher's bounds on the 50 A grid, the window around the key lines
+        lo, hi = json.loads(c["arguments"]).values()
+        assert lo % 50 == 0 and hi % 50 == 0 and 3700 < lo < hi < 9300
+    assert all(len(r["images"]) == 2 for r in rows)  # the overview and the window
+    summary = run_sft(cfg, command="pytest")
+    assert summary["steps"] == 1 and math.isfinite(summary["train_loss"])
+
+    processor = AutoProcessor.from_pretrained(cfg.sft_dir)
+    adapter = adapter_factory(str(spectra_dir), "tools", SPECTRUM_OPTS, env="spectrum")
+    assert hasattr(adapter, "spectrum_window") and not hasattr(adapter, "zoom")
+    tools = env_tool_schemas(adapter)
+    window = format_tool_call("spectrum_window", {"lambda_min": 6500, "lambda_max": 6650})
+    steer = _steering(
+        processor,
+        spectra_dir,
+        tools,
+        env="spectrum",
+        env_opts=SPECTRUM_OPTS,
+        call=window,
+        answers=("GALAXY AGN", "STAR"),
+    )
+    trainer, stats = build_trainer(cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}})
+    batches = []
+    produce = trainer._generate_and_score_completions
+
+    def spy(inputs):
+        batches.append(produce(inputs))
+        return batches[-1]
+
+    trainer._generate_and_score_completions = spy
+    trainer.train()
+    out = batches[0]
+    prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
+    assert json.dumps(TOOL_SCHEMAS["spectrum_window"]) in prompt and '"zoom"' not in prompt
+    assert list(out["num_images"]) == [2, 2, 2, 2]  # overview + window in every rollout
+    masked = processor.tokenizer.decode(out["completion_ids"][0][out["tool_mask"][0] == 0])
+    assert "Image 1: spectrum 6500" in masked
+    assert stats.tool_calls == 4 and stats.episodes == 4
 
 
 # ------------------------------------------------------------------------------------------------

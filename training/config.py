@@ -28,6 +28,9 @@ from typing import Any
 from astroreason.conditions import TRAINABLE_CONDITIONS
 from astroreason.errors import ConfigError
 
+ENVS = ("galaxy", "spectrum")
+"""Environments a config may train in (``TrainConfig.env``; the keys of ``astroreason.envs.ENV_IDS``)."""
+
 CONDITIONS = TRAINABLE_CONDITIONS
 """Training conditions (the ``trainable`` ones of :mod:`astroreason.conditions`): the model may call
 zoom/crop (``tools``, or a placebo, ``reinput``/``random-view``, trained the same way: the oracle's
@@ -42,8 +45,12 @@ class TrainConfig:
     model: str = "runs/tiny_cpu/model"
     """Base model: a local folder or a hub id (tests and CPU runs use the offline tiny model)."""
 
+    env: str = "galaxy"
+    """The environment trained and validated in: ``galaxy`` (``AstroReason/Galaxy-v0``: zoom, crop)
+    or ``spectrum`` (``AstroReason/Spectrum-v0``: spectrum_window)."""
+
     data: str = "runs/tiny_cpu/galaxy.h5"
-    """Galaxy data file or folder (any format ``astroreason.data.open_source`` reads)."""
+    """Data file or folder of that env (any format ``astroreason.data.open_source`` reads)."""
 
     output_dir: str = "runs/tiny_cpu"
     """Run root: ``sft/`` and ``grpo/`` stage folders and ``experiment_log.md`` go here."""
@@ -52,14 +59,28 @@ class TrainConfig:
     """Build the tiny model at ``model`` and synthetic data at ``data`` when they are missing."""
 
     synth_n: int = 120
-    """Galaxies to synthesise when ``bootstrap_tiny`` writes the data file."""
+    """Galaxies (or spectra) to synthesise when ``bootstrap_tiny`` writes the data."""
 
     condition: str = "tools"
     """One of ``CONDITIONS``: ``tools`` (zoom and crop offered), a placebo of it (``reinput``,
     ``random-view``: the same tools, placebo views), ``no-tools`` or ``no-tools-matched``."""
 
     view_size: int = 64
-    """Side in pixels of every view the model sees (the environment's ``view_size``)."""
+    """Galaxies: side in pixels of every view the model sees (the environment's ``view_size``)."""
+
+    view_width: int = 128
+    """Spectra: width in pixels of the overview and window plots (the pretrained tiny base reads
+    128 x 64 plots)."""
+
+    view_height: int = 64
+    """Spectra: height in pixels of the plots."""
+
+    spectrum_task: str = "class"
+    """Spectra: ``class`` (STAR, GALAXY, QSO; any SDSS file) or ``subclass`` (the four synthetic
+    families, where the [N II]/H-alpha ratio in a window decides star-forming from AGN)."""
+
+    spectrum_table: bool = False
+    """Spectra: each window's caption also carries a binned numeric table of wavelength and flux."""
 
     max_turns: int = 4
     """Replies per episode, the answer included (the environment's ``max_turns``)."""
@@ -140,6 +161,10 @@ class TrainConfig:
     sft_zoom_factor: float = 3
     """Magnification of the teacher's zoom calls."""
 
+    sft_window_grid: float | None = None
+    """Spectra: snap the teacher's ``spectrum_window`` bounds outward to this many Angstrom (None:
+    0.1 A); coarse for tiny models."""
+
     sft_look_share: float = 1.0
     """Share of SFT conversations in which the teacher looks before answering (the rest answer at
     once, seeded per episode); below 1 SFT is a warm start that leaves GRPO the choice to learn."""
@@ -215,6 +240,10 @@ class TrainConfig:
 
 def check_config(cfg: TrainConfig) -> TrainConfig:
     """Reject values no stage can run with; returns ``cfg``."""
+    if cfg.env not in ENVS:
+        raise ConfigError(f"env: {cfg.env!r}; choose {' or '.join(ENVS)}")
+    if cfg.spectrum_task not in ("class", "subclass"):
+        raise ConfigError(f"spectrum_task: {cfg.spectrum_task!r}; choose class or subclass")
     if cfg.condition not in CONDITIONS:
         raise ConfigError(f"condition: {cfg.condition!r}; choose one of {', '.join(CONDITIONS)}")
     from astroreason.policies.scripted import OraclePolicy
@@ -222,7 +251,12 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     if not 0.0 <= cfg.sft_look_share <= 1.0:
         raise ConfigError(f"sft_look_share: must be in [0, 1], got {cfg.sft_look_share}")
     try:  # the teacher's own rules, reported under the config's names (sft_tool, sft_grid)
-        OraclePolicy(tool=cfg.sft_tool, grid=cfg.sft_grid, zoom_factor=cfg.sft_zoom_factor)
+        OraclePolicy(
+            tool=cfg.sft_tool,
+            grid=cfg.sft_grid,
+            zoom_factor=cfg.sft_zoom_factor,
+            window_grid=cfg.sft_window_grid,
+        )
     except ValueError as err:
         raise ConfigError(f"sft_{err}") from None
     if cfg.vllm_mode not in ("colocate", "server"):
@@ -396,13 +430,22 @@ def _parse_value(key: str, type_str: str, raw: str) -> Any:
 
 
 def env_options(cfg: TrainConfig) -> dict[str, Any]:
-    """The environment overrides (``EnvConfig`` fields) a training config implies."""
-    return {
-        "view_size": cfg.view_size,
+    """The environment overrides (the env config's fields) a training config implies."""
+    opts: dict[str, Any] = {
         "max_turns": cfg.max_turns,
         "max_tool_calls": cfg.max_tool_calls,
         "split_seed": cfg.split_seed,
     }
+    if cfg.env == "spectrum":
+        opts.update(
+            view_width=cfg.view_width,
+            view_height=cfg.view_height,
+            task=cfg.spectrum_task,
+            table=cfg.spectrum_table,
+        )
+    else:
+        opts["view_size"] = cfg.view_size
+    return opts
 
 
 def ensure_tiny_assets(cfg: TrainConfig) -> None:
@@ -423,7 +466,17 @@ def ensure_tiny_assets(cfg: TrainConfig) -> None:
             )
         build_tiny_model(cfg.model)
     if not Path(cfg.data).exists():
-        from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+        write_synthetic_data(cfg.env, Path(cfg.data), cfg.synth_n, cfg.seed)
 
-        Path(cfg.data).parent.mkdir(parents=True, exist_ok=True)
-        write_galaxy_file(cfg.data, GalaxySynthConfig(n=cfg.synth_n, seed=cfg.seed), progress=True)
+
+def write_synthetic_data(env: str, path: Path, n: int, seed: int) -> None:
+    """Synthetic data for ``env`` at ``path``: a Galaxy10-format file, or a folder of SDSS spectra."""
+    if env == "spectrum":
+        from astroreason.data.synth_spectra import SpectraSynthConfig, write_spectra_dir
+
+        write_spectra_dir(path, SpectraSynthConfig(n=n, seed=seed), progress=True)
+        return
+    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_galaxy_file(path, GalaxySynthConfig(n=n, seed=seed), progress=True)

@@ -4,10 +4,11 @@ TRL's ``GRPOTrainer(environment_factory=...)`` builds one instance per rollout, 
 ``reset(**row)`` with the dataset row, appends what ``reset`` returns to the prompt's last message,
 and turns every public method into a tool (schema from type hints and Google docstring). Here:
 
-* ``reset(row_id=..., **row)`` resets the SAME ``GalaxyEnv`` on that row and returns the overview as
-  content blocks (image, then caption): the image then reaches both generation and TRL's training
-  forward pass (``_tokenize_prompts`` collects images from message content).
-* every tool the env offers (its ``tool_names``: ``zoom`` and ``crop`` by default) becomes a method
+* ``reset(row_id=..., **row)`` resets the SAME environment (galaxy or spectrum) on that row and
+  returns the overview as content blocks (image, then caption): the image then reaches both
+  generation and TRL's training forward pass (``_tokenize_prompts`` collects images from message content).
+* every tool the env offers (its ``tool_names``: ``zoom`` and ``crop`` for galaxies,
+  ``spectrum_window`` for spectra) becomes a method
   with the signature and docstring of its declaration in :data:`astroreason.tools.TOOLS`
   (descriptions copied from the declared schema); each writes the call in the protocol's format and
   hands it to ``env.step``, so validation, ``image_index`` resolution, caps and penalties are the
@@ -25,9 +26,10 @@ TRL turns that into NaN, leaves the row out of the group baseline and gives it a
 format penalty): in TRL a reply without a tool call ends the rollout, so the env's format retries
 do not happen during training (simplified against the env, which would let the model retry).
 
-:func:`adapter_factory` builds the class: a ``GalaxyToolAdapter`` (every condition with tools:
-``tools`` and its placebos ``reinput`` and ``random-view``, whose views the env replaces) with one
-method per tool of the configured env, or a ``GalaxyAnswerAdapter`` (no tools) with none.
+:func:`adapter_factory` builds the class for the configured env (galaxy or spectrum): a
+``ToolAdapter`` (every condition with tools: ``tools`` and its placebos ``reinput`` and
+``random-view``, whose views the env replaces) with one method per tool of that env, or an
+``AnswerAdapter`` (no tools) with none.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ import gymnasium
 
 from astroreason.chat import content_blocks
 from astroreason.conditions import condition_spec
-from astroreason.envs import GALAXY_ID
+from astroreason.envs import ENV_IDS
+from astroreason.errors import ConfigError
 from astroreason.images import to_pil
 from astroreason.protocol import format_tool_call
 from astroreason.targets import calls_on_target
@@ -74,14 +77,40 @@ class EpisodeStats:
     completion_tokens: int = 0
 
 
-def make_galaxy_env(data: Any, split: str, condition: str, **env_options: Any) -> gymnasium.Env:
-    """The registered galaxy environment (``AstroReason/Galaxy-v0``), unwrapped checks kept."""
-    return gymnasium.make(GALAXY_ID, data=data, split=split, condition=condition, **env_options)
+def make_env(
+    env: str, data: Any, split: str, condition: str, **env_options: Any
+) -> gymnasium.Env:
+    """The registered environment ``env`` (``galaxy`` or ``spectrum``: :data:`ENV_IDS`), checked."""
+    if env not in ENV_IDS:
+        raise ConfigError(f"env: unknown {env!r}; choose {' or '.join(ENV_IDS)}")
+    return gymnasium.make(
+        ENV_IDS[env], data=data, split=split, condition=condition, **env_options
+    )
 
 
-class _GalaxyAdapterBase:
+def open_config_source(cfg: Any):
+    """``cfg.data`` opened as its env opens it (spectra: with ``cfg.spectrum_task``'s labels).
+
+    Share it between envs, training and validation: a source opened without the task would carry
+    the default task's labels (SDSS ``class``) into every env made from it.
+    """
+    from astroreason.data import open_source
+
+    kwargs = {"task": cfg.spectrum_task} if cfg.env == "spectrum" else {}
+    return open_source(cfg.data, **kwargs)
+
+
+def config_env(cfg: Any, data: Any, split: str) -> gymnasium.Env:
+    """The environment a ``TrainConfig`` trains and validates in (its env, condition, options)."""
+    from astroreason.training.config import env_options
+
+    return make_env(cfg.env, data, split, cfg.condition, **env_options(cfg))
+
+
+class _AdapterBase:
     """Shared state; only ``reset`` is public here (TRL turns public methods into tools)."""
 
+    env_name: str = "galaxy"
     data: Any = None
     split: str = "train"
     condition: str = "tools"
@@ -89,7 +118,9 @@ class _GalaxyAdapterBase:
     stats: EpisodeStats | None = None
 
     def __init__(self) -> None:
-        self.env = make_galaxy_env(self.data, self.split, self.condition, **self.env_options)
+        self.env = make_env(
+            self.env_name, self.data, self.split, self.condition, **self.env_options
+        )
         self.info: EpisodeInfo | dict[str, Any] = {}
         self.done = False
 
@@ -149,11 +180,11 @@ def _tool_method(name: str) -> Callable:
     return method
 
 
-class GalaxyToolAdapter(_GalaxyAdapterBase):
+class ToolAdapter(_AdapterBase):
     """Conditions with tools: :func:`adapter_factory` adds one method per tool the env offers."""
 
 
-class GalaxyAnswerAdapter(_GalaxyAdapterBase):
+class AnswerAdapter(_AdapterBase):
     """No-tools condition: no public method but ``reset``, so TRL offers no tools."""
 
 
@@ -163,19 +194,22 @@ def adapter_factory(
     env_options: dict[str, Any],
     split: str = "train",
     stats: EpisodeStats | None = None,
-) -> type[_GalaxyAdapterBase]:
+    env: str = "galaxy",
+) -> type[_AdapterBase]:
     """A configured adapter class (TRL calls it with no arguments to make one instance per rollout).
 
     Args:
         data: Data path, or an opened source shared by every instance.
         condition: A condition (or ``NAME@TAG`` label); tools are offered when it uses them.
-        env_options: ``GalaxyEnvConfig`` overrides (``view_size``, ``max_turns``, ...).
+        env_options: The env config's overrides (``view_size``, ``max_turns``, ...).
         split: The split rows come from (``train`` for GRPO).
         stats: Counters shared with the monitor (a new one if None).
+        env: Which environment (``galaxy`` or ``spectrum``).
     """
     uses_tools = condition_spec(condition).uses_tools
-    base = GalaxyToolAdapter if uses_tools else GalaxyAnswerAdapter
+    base = ToolAdapter if uses_tools else AnswerAdapter
     attrs: dict[str, Any] = {
+        "env_name": env,
         "data": data,
         "split": split,
         "condition": condition,
@@ -183,7 +217,7 @@ def adapter_factory(
         "stats": stats if stats is not None else EpisodeStats(),
     }
     if uses_tools:  # the env's own tool set (its config may narrow or widen the default)
-        probe = make_galaxy_env(data, split, condition, **env_options)
+        probe = make_env(env, data, split, condition, **env_options)
         attrs.update({n: _tool_method(n) for n in probe.unwrapped.tool_names})
         probe.close()
     return type(base.__name__, (base,), attrs)
@@ -202,7 +236,7 @@ def final_text(completion: list[dict[str, Any]]) -> tuple[str | None, bool]:
 
 def episode_reward(
     completions: list[list[dict[str, Any]]],
-    environments: list[_GalaxyAdapterBase],
+    environments: list[_AdapterBase],
     completion_ids: list[list[int]] | None = None,
     log_metric: Callable[[str, float], None] | None = None,
     **kwargs: Any,
@@ -275,7 +309,7 @@ def grpo_rows(env: gymnasium.Env) -> list[dict[str, Any]]:
     return [{"prompt": prompt, "row_id": int(r)} for r in u.rows]
 
 
-def env_tool_schemas(adapter: type[_GalaxyAdapterBase]) -> list[dict[str, Any]] | None:
+def env_tool_schemas(adapter: type[_AdapterBase]) -> list[dict[str, Any]] | None:
     """The tool schemas the adapter's environment offers (``info["tools"]``, as evaluation renders).
 
     Training prompts must render these, not what TRL derives from the methods' signatures
@@ -288,7 +322,7 @@ def env_tool_schemas(adapter: type[_GalaxyAdapterBase]) -> list[dict[str, Any]] 
     return list(info.get("tools") or []) or None
 
 
-def tool_schema_json(adapter: type[_GalaxyAdapterBase]) -> list[dict[str, Any]]:
+def tool_schema_json(adapter: type[_AdapterBase]) -> list[dict[str, Any]]:
     """The tool schemas TRL renders for an adapter class (``get_json_schema`` of its methods)."""
     from transformers.utils import get_json_schema
 

@@ -1,13 +1,14 @@
-"""Multi-turn GRPO with TRL: ``GRPOTrainer(environment_factory=...)`` around the galaxy env.
+"""Multi-turn GRPO with TRL: ``GRPOTrainer(environment_factory=...)`` around the galaxy or spectrum env.
 
 Algorithm choices (TRL 1.16 defaults unless set in ``TrainConfig``): group-relative advantages over
 ``num_generations`` rollouts of one prompt, DAPO token-level loss, ``beta=0`` (no reference model),
 one generation per optimizer step. A rollout is a whole episode: TRL generates, runs the adapter's
-``zoom``/``crop`` (their results are masked out of the loss through TRL's ``tool_mask``), and
-generates again, up to ``max_tool_calling_iterations`` rounds; :func:`episode_reward` then hands
-the final reply to the env, whose return is the reward. Cut-off episodes are unscorable (None:
-advantage 0). The prompt rows carry only the system prompt and ``row_id``; ``reset`` adds the
-overview image, which TRL feeds to both generation and the training forward pass.
+tools (``zoom``/``crop``, or ``spectrum_window``; their results are masked out of the loss through
+TRL's ``tool_mask``), and generates again, up to ``max_tool_calling_iterations`` rounds;
+:func:`episode_reward` then hands the final reply to the env, whose return is the reward. Cut-off
+episodes are unscorable (None: advantage 0). The prompt rows carry only the system prompt and
+``row_id``; ``reset`` adds the overview image, which TRL feeds to both generation and the training
+forward pass.
 
 Start point: ``OUTPUT_DIR/sft`` when it holds a model (the SFT stage's output), else ``cfg.model``.
 Condition ``tools`` offers the tools; ``no-tools`` uses an adapter with none (one reply). Prompts
@@ -26,10 +27,11 @@ from astroreason.training.config import TrainConfig, build_grpo_config, env_opti
 from astroreason.training.env_adapter import (
     EpisodeStats,
     adapter_factory,
+    config_env,
     env_tool_schemas,
     episode_reward,
     grpo_rows,
-    make_galaxy_env,
+    open_config_source,
 )
 from astroreason.training.sft import load_model_and_processor, lora_config, save_final
 
@@ -57,14 +59,15 @@ def build_trainer(
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from astroreason.data import open_source
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    source = source if source is not None else open_source(cfg.data)
+    source = source if source is not None else open_config_source(cfg)
     opts = env_options(cfg)
     stats = EpisodeStats()
-    adapter = adapter_factory(source, cfg.condition, opts, split="train", stats=stats)
-    rows = grpo_rows(make_galaxy_env(source, "train", cfg.condition, **opts))
+    adapter = adapter_factory(
+        source, cfg.condition, opts, split="train", stats=stats, env=cfg.env
+    )
+    rows = grpo_rows(config_env(cfg, source, "train"))
     model, processor = load_model_and_processor(start_checkpoint(cfg))
     if monitor is not None:
         monitor.stats = stats
@@ -107,10 +110,9 @@ def render_env_schemas(trainer: Any, schemas: list[dict[str, Any]] | None) -> No
 
 def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """Train with GRPO and save to ``cfg.grpo_dir``; returns a summary of the run."""
-    from astroreason.data import open_source
     from astroreason.training.monitor import TrainingMonitor, validate
 
-    source = open_source(cfg.data)
+    source = open_config_source(cfg)
     monitor = TrainingMonitor(
         cfg,
         stage="grpo",

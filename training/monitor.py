@@ -157,14 +157,12 @@ class InMemoryPolicy(TransformersPolicy):
 def validate(model, processor, cfg: TrainConfig, run_dir: Path, source: Any = None) -> float:
     """Greedy accuracy of ``model`` on ``cfg.val_episodes`` episodes of the val split."""
     from astroreason.rollout import RolloutConfig, run_rollouts
-    from astroreason.training.config import env_options
-    from astroreason.training.env_adapter import make_galaxy_env
+    from astroreason.training.env_adapter import config_env
 
     data = source if source is not None else cfg.data
-    opts = env_options(cfg)
 
     def make():
-        return make_galaxy_env(data, "val", cfg.condition, **opts)
+        return config_env(cfg, data, "val")
 
     was_training = model.training
     side = processor.tokenizer.padding_side
@@ -497,10 +495,10 @@ def data_hash(data: str | Path) -> str:
 def split_summary(cfg: TrainConfig) -> str:
     """``split seed S: train N / val M / test K rows`` of the persisted split."""
     try:
-        from astroreason.data import open_source
         from astroreason.data.splits import split_for
+        from astroreason.training.env_adapter import open_config_source
 
-        sp = split_for(open_source(cfg.data), cfg.split_seed)
+        sp = split_for(open_config_source(cfg), cfg.split_seed)
         sizes = " / ".join(f"{n} {len(sp.rows(n))}" for n in ("train", "val", "test"))
     except Exception as e:  # the log must still be written
         return f"split unavailable ({type(e).__name__}: {e})"

@@ -1,9 +1,10 @@
 """SFT warm start: oracle conversations from the SAME environment, TRL's ``SFTTrainer``.
 
-``oracle_dataset`` runs ``OraclePolicy`` through ``GalaxyEnv`` on the train split and keeps each
-episode's ``info["messages"]`` (system, user overview, assistant tool call, tool view, assistant
-answer) as one row: ``messages`` with ``{"type": "image"}`` placeholders, the views in order in
-``images``, tool-call ``arguments`` kept as JSON strings (Arrow cannot hold free-form dicts).
+``oracle_dataset`` runs ``OraclePolicy`` through the configured env (galaxy or spectrum) on the
+train split and keeps each episode's ``info["messages"]`` (system, user overview, assistant tool
+call, tool view, assistant answer) as one row: ``messages`` with ``{"type": "image"}``
+placeholders, the views in order in ``images``, tool-call ``arguments`` kept as JSON strings
+(Arrow cannot hold free-form dicts).
 
 Loss only on the model's own turns (``assistant_only_loss``): tool results, the overview and the
 prompts are masked. TRL's vision collator renders conversations without ``tools=`` and fills image
@@ -27,7 +28,12 @@ from astroreason.policies.scripted import OraclePolicy
 from astroreason.protocol import format_answer
 from astroreason.sync import run_sync
 from astroreason.training.config import TrainConfig, build_sft_config, env_options
-from astroreason.training.env_adapter import adapter_factory, env_tool_schemas, make_galaxy_env
+from astroreason.training.env_adapter import (
+    adapter_factory,
+    config_env,
+    env_tool_schemas,
+    open_config_source,
+)
 
 
 def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -49,8 +55,13 @@ def oracle_episodes(cfg: TrainConfig, source: Any = None) -> list[list[dict[str,
 
     A share ``1 - cfg.sft_look_share`` of them (seeded) answers at once without looking.
     """
-    env = make_galaxy_env(source or cfg.data, "train", cfg.condition, **env_options(cfg))
-    policy = OraclePolicy(tool=cfg.sft_tool, grid=cfg.sft_grid, zoom_factor=cfg.sft_zoom_factor)
+    env = config_env(cfg, source or cfg.data, "train")
+    policy = OraclePolicy(
+        tool=cfg.sft_tool,
+        grid=cfg.sft_grid,
+        zoom_factor=cfg.sft_zoom_factor,
+        window_grid=cfg.sft_window_grid,
+    )
     n_rows = len(env.unwrapped.rows)
     looks = np.random.default_rng([cfg.seed, 7]).random(cfg.sft_episodes or n_rows)
     episodes = []
@@ -194,13 +205,12 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """
     from trl import SFTTrainer
 
-    from astroreason.data import open_source
     from astroreason.training.monitor import TrainingMonitor
 
-    source = open_source(cfg.data)
+    source = open_config_source(cfg)
     dataset = oracle_dataset(cfg, source)
     model, processor = load_model_and_processor(cfg.model)
-    adapter = adapter_factory(source, cfg.condition, env_options(cfg))
+    adapter = adapter_factory(source, cfg.condition, env_options(cfg), env=cfg.env)
     tools = env_tool_schemas(adapter)
     args = build_sft_config(cfg)
     monitor = TrainingMonitor(cfg, stage="sft", command=command)

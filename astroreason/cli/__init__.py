@@ -299,8 +299,15 @@ def demo(
     out: Annotated[
         Path, typer.Option(help="Demo folder (data, model, runs); reruns resume.")
     ] = Path("runs/demo"),
+    task: Annotated[
+        str,
+        typer.Option(
+            help="galaxies, spectra, or all (both, then one combined report in the demo folder)."
+        ),
+    ] = "all",
     n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 2000,
-    view_size: Annotated[int, typer.Option(help="View side in pixels.")] = 64,
+    n_spectra: Annotated[int, typer.Option(help="Synthetic spectra to generate.")] = 1200,
+    view_size: Annotated[int, typer.Option(help="Galaxy view side in pixels.")] = 64,
     sft_episodes: Annotated[
         int | None,
         typer.Option(
@@ -327,22 +334,25 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Train and evaluate a tiny agent on CPU: synthetic galaxies, SFT + GRPO, vLLM, report.
+    """Train and evaluate tiny agents on CPU: synthetic galaxies and spectra, SFT + GRPO, vLLM, report.
 
-    Stages (each resumes when rerun): synthetic Galaxy10-format data, leakage audit and split; the
-    pretrained tiny base; SFT then GRPO for the tools arm and the same training for the no-tools,
-    no-tools-matched, reinput and random-view arms; every arm served by vLLM on CPU and evaluated
-    on the held-out test split (tools@grpo, tools@sft, no-tools, no-tools-matched, reinput,
-    random-view, blank-tools, blind); the report with paired tests, learning curves and skeptic
-    checks, and the trace viewer.
+    Per task (each stage resumes when rerun): synthetic data (Galaxy10-format galaxies, SDSS-format
+    spectra), leakage audit and split; the pretrained tiny base; SFT then GRPO for the tools arm
+    and the same training for the no-tools, no-tools-matched and reinput arms (and random-view for
+    galaxies); every arm served by vLLM on CPU and evaluated on the held-out test split
+    (tools@grpo, tools@sft, the arms' conditions, blank-tools, blind); per task a report with
+    paired tests, learning curves and skeptic checks and a trace viewer, and with both tasks one
+    combined report.
     """
     from astroreason.cli.demo import DemoConfig, run_demo
 
     run_demo(
         DemoConfig(
             out=out,
+            task=task,
             **({"base": base} if base else {}),
             n_galaxies=n,
+            n_spectra=n_spectra,
             view_size=view_size,
             sft_episodes=sft_episodes,
             sft_epochs=sft_epochs,

@@ -1,20 +1,25 @@
 """The embedded default end to end: ``astroreason demo`` / ``make demo``, on CPU, nothing downloaded.
 
-Stages, each skipped when its output is already complete (a rerun resumes where it stopped):
+Two tasks (``--task galaxies | spectra | all``, :data:`DEMO_TASKS`), each in the same stages,
+each skipped when its output is already complete (a rerun resumes where it stopped):
 
-1. ``data/galaxies.h5``: synthetic Galaxy10-format galaxies (GalSim), then the leakage audit and
-   the persisted train/val/test split (70/10/20).
+1. Synthetic data (``data/galaxies.h5``: Galaxy10-format galaxies made with GalSim;
+   ``data/spectra/``: SDSS-format ``spec-*.fits`` spectra of four families), then the leakage
+   audit and the persisted train/val/test split (70/10/20).
 2. The pretrained tiny base (``checkpoints/tiny-base``, built once by ``astroreason model
    pretrain``): every arm starts from it, as a real user starts from a released Qwen3-VL.
-3. ``train-ARM/`` for each arm (``ARMS``): the same training, SFT warm start on oracle
-   conversations of the train split that look only part of the time, then GRPO through the
-   environment, same budget. The tools arm zooms; the placebo arms call the same tools but get
-   the overview again (``reinput``) or a view of a random place (``random-view``); the ablations
-   answer from the 64 px overview, or from the pixel-matched 96 px one.
-4. ``eval/``: every arm served by vLLM on CPU (one server at a time), every condition on the
-   held-out test split: the tools arm's GRPO model as ``tools@grpo`` (also in ``blank-tools`` and
-   ``blind``) and its SFT start as ``tools@sft``; then the report with paired tests, learning
-   curves, skeptic checks and the trace viewer.
+3. ``train-ARM/`` (galaxies) or ``train-spectra-ARM/`` for each arm of the task: the same
+   training (the task's named config, ``tiny-cpu`` or ``tiny-cpu-spectra``), SFT warm start on
+   oracle conversations of the train split, then GRPO through the environment, same budget. The
+   tools arm zooms (galaxies) or opens a wavelength window (spectra); the placebo arms call the
+   same tools but get the overview again (``reinput``) or, for galaxies, a view of a random place
+   (``random-view``); the ablations answer from the overview, or from the pixel-matched larger
+   one (the pixels of the overview plus one view).
+4. ``eval/`` (galaxies) or ``eval-spectra/``: every arm served by vLLM on CPU (one server at a
+   time), every condition on the held-out test split: the tools arm's GRPO model as
+   ``tools@grpo`` (also in ``blank-tools`` and ``blind``) and its SFT start as ``tools@sft``;
+   then the report with paired tests, learning curves, skeptic checks and the trace viewer. With
+   both tasks, ``report.html`` in the demo folder shows both reports on one page.
 
 This module wires every layer (data, models, training, evaluation), like the CLI that runs it.
 """
@@ -29,28 +34,89 @@ from typing import Any
 
 from astroreason.models.tiny import TINY_BASE
 
-ARMS = ("tools", "no-tools", "no-tools-matched", "reinput", "random-view")
-"""Training arms: the condition each model is trained in."""
 
-EVAL_CONDITIONS = {
-    "tools": ("tools@grpo", "blank-tools", "blind"),
-    "no-tools": ("no-tools",),
-    "no-tools-matched": ("no-tools-matched",),
-    "reinput": ("reinput",),
-    "random-view": ("random-view",),
-}
-"""Which conditions each arm's final (GRPO) model is evaluated in."""
+@dataclass(frozen=True)
+class DemoTask:
+    """One task of the demo: its environment, training config, data, arms and evaluation plan.
 
-SFT_CONDITIONS = {"tools": ("tools@sft",)}
-"""Which conditions each arm's SFT checkpoint is evaluated in (the start GRPO must beat)."""
+    Attributes:
+        name: ``galaxies`` or ``spectra`` (``--task``).
+        title: Section title in the combined report.
+        env: The environment (``galaxy`` or ``spectrum``).
+        config: The named training config every arm starts from.
+        data: The synthetic data's path under ``OUT/data``.
+        arms: Training arms: the condition each model is trained in.
+        eval_conditions: Which conditions each arm's final (GRPO) model is evaluated in.
+        sft_conditions: Which conditions each arm's SFT checkpoint is evaluated in (the start GRPO
+            must beat).
+        train_prefix: Training folders are ``OUT/<train_prefix><arm>``.
+        eval_dir: The evaluation folder under ``OUT`` (traces, metrics, report, viewer).
+    """
+
+    name: str
+    title: str
+    env: str
+    config: str
+    data: str
+    arms: tuple[str, ...]
+    eval_conditions: dict[str, tuple[str, ...]]
+    sft_conditions: dict[str, tuple[str, ...]]
+    train_prefix: str
+    eval_dir: str
+
+
+GALAXIES = DemoTask(
+    name="galaxies",
+    title="Galaxies",
+    env="galaxy",
+    config="tiny-cpu",
+    data="galaxies.h5",
+    arms=("tools", "no-tools", "no-tools-matched", "reinput", "random-view"),
+    eval_conditions={
+        "tools": ("tools@grpo", "blank-tools", "blind"),
+        "no-tools": ("no-tools",),
+        "no-tools-matched": ("no-tools-matched",),
+        "reinput": ("reinput",),
+        "random-view": ("random-view",),
+    },
+    sft_conditions={"tools": ("tools@sft",)},
+    train_prefix="train-",
+    eval_dir="eval",
+)
+
+SPECTRA = DemoTask(
+    name="spectra",
+    title="Spectra",
+    env="spectrum",
+    config="tiny-cpu-spectra",
+    data="spectra",
+    arms=("tools", "no-tools", "no-tools-matched", "reinput"),
+    eval_conditions={
+        "tools": ("tools@grpo", "blank-tools", "blind"),
+        "no-tools": ("no-tools",),
+        "no-tools-matched": ("no-tools-matched",),
+        "reinput": ("reinput",),
+    },
+    sft_conditions={"tools": ("tools@sft",)},
+    train_prefix="train-spectra-",
+    eval_dir="eval-spectra",
+)
+
+DEMO_TASKS = {t.name: t for t in (GALAXIES, SPECTRA)}
+"""The demo's tasks by name, in the order ``--task all`` runs them."""
+
+TASK_CHOICES = (*DEMO_TASKS, "all")
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """What ``astroreason demo`` runs; training settings come from the ``tiny-cpu`` config."""
+    """What ``astroreason demo`` runs; training settings come from each task's named config."""
 
     out: Path = Path("runs/demo")
     """Demo folder: data, training runs, evaluation."""
+
+    task: str = "all"
+    """``galaxies``, ``spectra`` or ``all`` (both, then one combined report)."""
 
     base: Path = TINY_BASE
     """The pretrained tiny base every arm starts from (``astroreason model pretrain`` builds it)."""
@@ -58,20 +124,23 @@ class DemoConfig:
     n_galaxies: int = 2000
     """Synthetic galaxies (70/10/20 train/val/test split)."""
 
+    n_spectra: int = 1200
+    """Synthetic spectra (70/10/20 train/val/test split)."""
+
     view_size: int = 64
-    """Side of the overview and of every tool view, in pixels."""
+    """Galaxies: side of the overview and of every tool view, in pixels."""
 
     sft_episodes: int | None = None
-    """Oracle conversations for SFT (None: ``tiny-cpu``'s; 0: every train row once)."""
+    """Oracle conversations for SFT (None: the task config's; 0: every train row once)."""
 
     sft_epochs: float | None = None
-    """SFT passes over the train split (None: ``tiny-cpu``'s)."""
+    """SFT passes over the train split (None: the task config's)."""
 
     grpo_steps: int | None = None
-    """GRPO optimizer steps per arm after SFT (None: ``tiny-cpu``'s; 0: SFT only)."""
+    """GRPO optimizer steps per arm after SFT (None: the task config's; 0: SFT only)."""
 
     val_episodes: int | None = None
-    """Val episodes per validation during GRPO (None: ``tiny-cpu``'s)."""
+    """Val episodes per validation during GRPO (None: the task config's)."""
 
     eval_episodes: int | None = None
     """Test episodes per condition (None: the test split once)."""
@@ -82,21 +151,37 @@ class DemoConfig:
     seed: int = 0
     """Seed of the data, the model, training and evaluation."""
 
+    @property
+    def tasks(self) -> tuple[DemoTask, ...]:
+        """The tasks to run (checked)."""
+        from astroreason.errors import ConfigError
 
-def train_config(cfg: DemoConfig, arm: str):
-    """The ``TrainConfig`` of one arm: ``tiny-cpu`` with the demo's paths, condition and budget."""
+        if self.task == "all":
+            return tuple(DEMO_TASKS.values())
+        if self.task not in DEMO_TASKS:
+            raise ConfigError(f"--task: unknown {self.task!r}; choose {', '.join(TASK_CHOICES)}")
+        return (DEMO_TASKS[self.task],)
+
+    def data_path(self, task: DemoTask) -> Path:
+        """Where the task's synthetic data lives."""
+        return self.out / "data" / task.data
+
+
+def train_config(cfg: DemoConfig, task: DemoTask, arm: str):
+    """The ``TrainConfig`` of one arm: the task's config with the demo's paths, condition and budget."""
     from astroreason.training.config import load_config
 
-    base = load_config("tiny-cpu")
+    base = load_config(task.config)
     changes: dict[str, Any] = {
         "model": str(cfg.base),
-        "data": str(cfg.out / "data" / "galaxies.h5"),
-        "output_dir": str(cfg.out / f"train-{arm}"),
+        "data": str(cfg.data_path(task)),
+        "output_dir": str(cfg.out / f"{task.train_prefix}{arm}"),
         "bootstrap_tiny": False,
         "condition": arm,
-        "view_size": cfg.view_size,
         "seed": cfg.seed,
     }
+    if task.env == "galaxy":
+        changes["view_size"] = cfg.view_size
     if cfg.sft_episodes is not None:
         changes["sft_episodes"] = cfg.sft_episodes
     if cfg.sft_epochs is not None:
@@ -108,103 +193,121 @@ def train_config(cfg: DemoConfig, arm: str):
     return dataclasses.replace(base, **changes)
 
 
-def env_options(tcfg: Any) -> dict[str, Any]:
-    """Evaluation env settings: the ones the arm was trained with."""
-    return {
-        "view_size": tcfg.view_size,
-        "max_turns": tcfg.max_turns,
-        "max_tool_calls": tcfg.max_tool_calls,
-    }
-
-
 def _done(folder: Path) -> bool:
     return (folder / "config.json").is_file()
 
 
 def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, Any]:
-    """Run every stage (module docstring); returns the evaluation's metrics."""
+    """Run every stage (module docstring) of each task; returns the evaluations' metrics by task."""
     from rich.console import Console
 
-    from astroreason.data import open_source
-    from astroreason.data.audit import audit_source, print_report
-    from astroreason.data.splits import SplitConfig, load_or_create_split
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
     from astroreason.errors import ConfigError
-    from astroreason.training.grpo import run_grpo
-    from astroreason.training.sft import run_sft
 
     console = console or Console()
+    tasks = cfg.tasks
     if not (cfg.base / "config.json").is_file():
         raise ConfigError(
             f"base: {cfg.base} has no model; build it once with `astroreason model pretrain "
             f"--out {cfg.base}` (about an hour on 2 cores)"
         )
     t0 = time.perf_counter()
-    out = cfg.out
-    out.mkdir(parents=True, exist_ok=True)
-    data = out / "data" / "galaxies.h5"
-    console.rule("1. synthetic galaxies, leakage audit, split")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, Any] = {}
+    minutes: dict[str, float] = {}
+    for task in tasks:
+        t_task = time.perf_counter()
+        metrics[task.name] = run_task(cfg, task, console)
+        minutes[task.name] = (time.perf_counter() - t_task) / 60
+    if len(tasks) > 1:
+        from astroreason.eval.report import write_combined_report
+
+        sections = [(t.title, cfg.out / t.eval_dir) for t in tasks]
+        combined = write_combined_report(cfg.out / "report.html", sections)
+        console.print(f"combined report: {combined}")
+    took = ", ".join(f"{name} {m:.1f} min" for name, m in minutes.items())
+    console.print(f"demo finished in {(time.perf_counter() - t0) / 60:.1f} min ({took})")
+    for task in tasks:
+        folder = cfg.out / task.eval_dir
+        console.print(f"{task.name} report:  {folder / 'report.html'}")
+        console.print(f"{task.name} traces:  {folder / 'traces.html'}")
+    console.print(f"training logs: {cfg.out}/train-*/experiment_log.md (TensorBoard: same folders)")
+    return metrics
+
+
+def prepare_data(cfg: DemoConfig, task: DemoTask, console: Any) -> None:
+    """Write the task's synthetic data (once), then print its leakage audit and its split."""
+    from astroreason.data.audit import audit_source, print_report
+    from astroreason.data.splits import SplitConfig, load_or_create_split
+    from astroreason.training.config import write_synthetic_data
+    from astroreason.training.env_adapter import open_config_source
+
+    data = cfg.data_path(task)
     if not data.exists():
-        data.parent.mkdir(parents=True, exist_ok=True)
-        write_galaxy_file(
-            data, GalaxySynthConfig(n=cfg.n_galaxies, size=256, seed=cfg.seed), progress=True
-        )
-    source = open_source(data)
+        n = cfg.n_spectra if task.env == "spectrum" else cfg.n_galaxies
+        write_synthetic_data(task.env, data, n, cfg.seed)
+    tcfg = train_config(cfg, task, task.arms[0])
+    source = open_config_source(tcfg)  # as the env opens it: the labels it trains on
     print_report(audit_source(source), console=console)
-    console.print(load_or_create_split(source, SplitConfig(seed=0)).summary())
+    console.print(load_or_create_split(source, SplitConfig(seed=tcfg.split_seed)).summary())
 
-    console.rule("2. the pretrained tiny base")
+
+def run_task(cfg: DemoConfig, task: DemoTask, console: Any) -> dict[str, Any]:
+    """Data, audit and split; every arm trained from the base; evaluation and report of one task."""
+    from astroreason.training.grpo import run_grpo
+    from astroreason.training.sft import run_sft
+
+    what = "galaxies" if task.env == "galaxy" else "SDSS-format spectra"
+    console.rule(f"{task.title} 1. synthetic {what}, leakage audit, split")
+    prepare_data(cfg, task, console)
+    console.rule(f"{task.title} 2. the pretrained tiny base")
     console.print(f"every arm starts from {cfg.base} (card: {cfg.base / 'README.md'})")
-
     finals: dict[str, Path] = {}
     starts: dict[str, Path] = {}
-    for k, arm in enumerate(ARMS):
-        tcfg = train_config(cfg, arm)
-        console.rule(f"3.{k + 1} training the {arm} arm: SFT then GRPO ({tcfg.output_dir})")
+    for k, arm in enumerate(task.arms):
+        tcfg = train_config(cfg, task, arm)
+        console.rule(
+            f"{task.title} 3.{k + 1} training the {arm} arm: SFT then GRPO ({tcfg.output_dir})"
+        )
+        label = f"astroreason demo ({task.name}, arm {arm}"
         if not _done(tcfg.sft_dir):
-            run_sft(tcfg, command=f"astroreason demo (arm {arm}, SFT)")
+            run_sft(tcfg, command=f"{label}, SFT)")
         else:
             console.print(f"SFT done before: {tcfg.sft_dir}")
         final = tcfg.sft_dir
         if tcfg.max_steps > 0:
             if not _done(tcfg.grpo_dir):
-                run_grpo(tcfg, command=f"astroreason demo (arm {arm}, GRPO)")
+                run_grpo(tcfg, command=f"{label}, GRPO)")
             else:
                 console.print(f"GRPO done before: {tcfg.grpo_dir}")
             final = tcfg.grpo_dir
             starts[arm] = tcfg.sft_dir
         finals[arm] = final
-
-    console.rule("4. evaluation on the held-out test split, served by vLLM on CPU")
-    metrics = evaluate_arms(cfg, eval_plan(finals, starts), console)
-    minutes = (time.perf_counter() - t0) / 60
-    console.print(f"demo finished in {minutes:.1f} min")
-    console.print(f"report:  {out / 'eval' / 'report.html'}")
-    console.print(f"traces:  {out / 'eval' / 'traces.html'}")
-    console.print(f"training logs: {out}/train-*/experiment_log.md (TensorBoard: same folders)")
-    return metrics
+    console.rule(f"{task.title} 4. evaluation on the held-out test split, served by vLLM on CPU")
+    return evaluate_arms(cfg, task, eval_plan(task, finals, starts), console)
 
 
-def eval_plan(finals: dict[str, Path], starts: dict[str, Path]) -> list[tuple[str, Path, tuple]]:
+def eval_plan(
+    task: DemoTask, finals: dict[str, Path], starts: dict[str, Path]
+) -> list[tuple[str, Path, tuple]]:
     """(arm, model folder, condition labels) to serve, one server each.
 
-    Each arm's final model in ``EVAL_CONDITIONS``; arms that ran GRPO also their SFT start in
-    ``SFT_CONDITIONS``. Without GRPO the final model is the SFT one: ``tools@grpo`` is then called
+    Each arm's final model in the task's ``eval_conditions``; arms that ran GRPO also their SFT
+    start in ``sft_conditions``. Without GRPO the final model is the SFT one: ``tools@grpo`` is then called
     ``tools`` (no label may claim a stage that did not run).
     """
     plan = []
     for arm, model_dir in finals.items():
-        conds = EVAL_CONDITIONS[arm]
+        conds = task.eval_conditions[arm]
         if arm not in starts:
             conds = tuple(c.removesuffix("@grpo") for c in conds)
         plan.append((arm, model_dir, conds))
-        if arm in starts and arm in SFT_CONDITIONS:
-            plan.append((arm, starts[arm], SFT_CONDITIONS[arm]))
+        if arm in starts and arm in task.sft_conditions:
+            plan.append((arm, starts[arm], task.sft_conditions[arm]))
     return plan
 
 
 def evaluate_arms(
-    cfg: DemoConfig, plan: list[tuple[str, Path, tuple]], console: Any
+    cfg: DemoConfig, task: DemoTask, plan: list[tuple[str, Path, tuple]], console: Any
 ) -> dict[str, Any]:
     """Serve each planned model with vLLM and evaluate it in its conditions, into one report.
 
@@ -216,15 +319,15 @@ def evaluate_arms(
     from astroreason.models.serving import ServeConfig, VLLMServer
     from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
     from astroreason.traces import TRACES_FILE, read_traces
+    from astroreason.training.config import env_options
 
-    data = cfg.out / "data" / "galaxies.h5"
-    run_dir = cfg.out / "eval"
+    data = cfg.data_path(task)
+    run_dir = cfg.out / task.eval_dir
     sampling = SamplingConfig(temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed)
-
-    opts = env_options(train_config(cfg, "tools"))  # every arm shares these settings
+    opts = env_options(train_config(cfg, task, "tools"))  # every arm shares these settings
 
     def make_env_factory(condition: str):
-        return env_factory("galaxy", data, "test", condition, opts)[0]
+        return env_factory(task.env, data, "test", condition, opts)[0]
 
     def complete(condition: str) -> bool:
         env = make_env_factory(condition)()
@@ -239,7 +342,7 @@ def evaluate_arms(
         if all(complete(c) for c in conds):
             console.print(f"{model_dir}: {', '.join(conds)} evaluated before")
             continue
-        name = f"{arm}-model"
+        name = f"{task.name}-{arm}-model"
         serve = ServeConfig(model=str(model_dir), served_model_name=name, max_model_len=4096)
         console.print(f"[bold]{arm}[/] model {model_dir}: conditions {', '.join(conds)}")
         with VLLMServer(serve) as server:
@@ -251,7 +354,7 @@ def evaluate_arms(
                 dataclasses.replace(ecfg, conditions=conds),
                 run_meta={"model": str(model_dir), "data": str(data)},
             )
-    training = {arm: cfg.out / f"train-{arm}" for arm, _, _ in plan}
+    training = {arm: cfg.out / f"{task.train_prefix}{arm}" for arm, _, _ in plan}
     return summarize(
         run_dir,
         make_env_factory(all_conds[0]),

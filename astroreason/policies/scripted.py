@@ -78,16 +78,26 @@ class OraclePolicy(Policy):
             to the nearest. 1 keeps them exact; a coarse grid gives a small model fewer digits
             to learn when its SFT data comes from this policy.
         zoom_factor: Magnification of ``zoom`` calls.
+        window_grid: Snap ``spectrum_window`` bounds outward to multiples of this many Angstrom
+            (fewer digits for a small model to learn); None rounds them to 0.1 A.
     """
 
     def __init__(
-        self, pad: float = 0.15, tool: str = "crop", grid: int = 1, zoom_factor: float = 3
+        self,
+        pad: float = 0.15,
+        tool: str = "crop",
+        grid: int = 1,
+        zoom_factor: float = 3,
+        window_grid: float | None = None,
     ):
         if tool not in ORACLE_IMAGE_TOOLS:
             raise ValueError(f"tool: {tool!r}; choose {' or '.join(ORACLE_IMAGE_TOOLS)}")
         if not 1 <= grid <= 500:
             raise ValueError(f"grid: {grid}; must be in 1..500")
+        if window_grid is not None and not window_grid > 0:
+            raise ValueError(f"window_grid: {window_grid}; must be > 0 Angstrom")
         self.pad, self.tool, self.grid, self.zoom_factor = pad, tool, int(grid), zoom_factor
+        self.window_grid = window_grid
         self.name = "oracle" if (tool, grid) == ("crop", 1) else f"oracle-{tool}-grid{grid}"
 
     async def act(self, info: dict[str, Any]) -> PolicyReply:
@@ -99,10 +109,18 @@ class OraclePolicy(Policy):
             if self.tool in names and gt.get("bbox") is not None:
                 return PolicyReply(format_tool_call(self.tool, self.image_args(info)))
             if "spectrum_window" in names and gt.get("key_window") is not None:
-                lo, hi = gt["key_window"]
-                args = {"lambda_min": round(float(lo), 1), "lambda_max": round(float(hi), 1)}
-                return PolicyReply(format_tool_call("spectrum_window", args))
+                return PolicyReply(format_tool_call("spectrum_window", self.window_args(gt)))
         return PolicyReply(format_answer(gt["class_name"]))
+
+    def window_args(self, gt: dict[str, Any]) -> dict[str, float]:
+        """``spectrum_window`` arguments on the ground-truth key window (snapped by ``window_grid``)."""
+        lo, hi = (float(v) for v in gt["key_window"])
+        g = self.window_grid
+        if g is None:
+            return {"lambda_min": round(lo, 1), "lambda_max": round(hi, 1)}
+        lo_g, hi_g = np.floor(lo / g) * g, np.ceil(hi / g) * g
+        as_num = int if float(g).is_integer() else float
+        return {"lambda_min": as_num(round(lo_g, 6)), "lambda_max": as_num(round(hi_g, 6))}
 
     def image_args(self, info: dict[str, Any]) -> dict[str, Any]:
         """The arguments of this oracle's image tool aimed at the ground-truth box."""
