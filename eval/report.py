@@ -1,26 +1,36 @@
-"""``RUN_DIR/report.html``: the evaluation report, one self-contained file.
+"""The evaluation report: one self-contained HTML page per run, or one page over several runs.
 
-Figures are matplotlib PNGs embedded as base64, the CSS is inlined from ``templates/report.css`` and
-nothing is fetched from the network, so the file can be mailed or archived alone. Links to example
-traces point into ``traces.html`` beside it (``traces.html#ep=<id>``). The page is the Jinja2
-template ``templates/report.html`` (autoescaped), so every string from data or a model is escaped.
+:func:`write_report` writes ``RUN_DIR/report.html``; :func:`write_combined_report` writes one page
+with a section per run (e.g. galaxies and spectra of one demo). Figures are matplotlib PNGs embedded
+as base64, the CSS is inlined from ``templates/report.css`` and nothing is fetched from the network,
+so a page can be mailed or archived alone. Links to example traces point into each run's
+``traces.html`` (``traces.html#ep=<id>``, relative to the page). Both pages are the Jinja2 template
+``templates/report.html`` (autoescaped, so every string from data or a model is escaped); the body of
+one run is the macro ``report_body`` in ``templates/report_section.html``.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 
+from astroreason.errors import ConfigError, DataError
+from astroreason.eval.evaluate import METRICS_FILE
 from astroreason.eval.metrics import HEADLINE_COLUMNS, fmt_pct, headline_rows
 from astroreason.eval.templating import render
+from astroreason.eval.viewer.render import VIEWER_FILE
 
 REPORT_FILE = "report.html"
+TITLE = "AstroReason evaluation report"
 
 
 def _png(fig) -> str:
@@ -122,15 +132,25 @@ def tools_figure(metrics: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def _example(ep_id: str | None) -> dict[str, str] | None:
-    """Link target of one example trace in ``traces.html``, None when there is none."""
+def _example(ep_id: str | None, traces: str = VIEWER_FILE) -> dict[str, str] | None:
+    """Link target of one example trace in the viewer at ``traces``, None when there is none."""
     if not ep_id:
         return None
-    return {"id": ep_id, "href": "traces.html#ep=" + quote(ep_id, safe="")}
+    return {"id": ep_id, "href": traces + "#ep=" + quote(ep_id, safe="")}
 
 
-def render_report(metrics: dict[str, Any]) -> str:
-    """The report as an HTML string (see the module docstring)."""
+def report_context(
+    metrics: dict[str, Any],
+    traces: str = VIEWER_FILE,
+    links: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """What ``report_body`` in ``templates/report_section.html`` shows of one run.
+
+    Args:
+        metrics: The run's metrics.json.
+        traces: Href of the run's ``traces.html`` from the page (example links point into it).
+        links: (label, href) pairs in the header line (default: ``all traces`` -> ``traces``).
+    """
     setup = metrics.get("setup", {})
     conds = metrics["conditions"]
     checks = metrics.get("skeptic", [])
@@ -181,17 +201,16 @@ def render_report(metrics: dict[str, Any]) -> str:
             "name": name,
             "cells": [
                 {
-                    "right": _example(m["examples"].get(name, {}).get("right")),
-                    "wrong": _example(m["examples"].get(name, {}).get("wrong")),
+                    "right": _example(m["examples"].get(name, {}).get("right"), traces),
+                    "wrong": _example(m["examples"].get(name, {}).get("wrong"), traces),
                 }
                 for m in conds.values()
             ],
         }
         for name in names
     ]
-    return render(
-        "report.html",
-        setup=[
+    return {
+        "setup": [
             (k, v)
             for k, v in (
                 ("policy", setup.get("policy")),
@@ -202,21 +221,27 @@ def render_report(metrics: dict[str, Any]) -> str:
             )
             if v is not None
         ],
-        checks=checks,
-        n_failed=sum(c["status"] == "fail" for c in checks),
-        headline_header=list(HEADLINE_COLUMNS),
-        headline_rows=headline_rows(metrics),
-        accuracy_png=accuracy_figure(metrics),
-        comparisons=comparisons,
-        solved=metrics.get("solved_only_with_tools") or None,
-        curves=training_curves(metrics.get("training_runs") or {}),
-        confusion_pngs=[confusion_figure(c, m) for c, m in conds.items() if m["n"]],
-        per_class=per_class,
-        tools_png=tools_figure(metrics),
-        tool_rows=tool_rows,
-        conditions=list(conds),
-        examples=examples,
-    )
+        "links": list(links) if links is not None else [("all traces", traces)],
+        "checks": checks,
+        "n_failed": sum(c["status"] == "fail" for c in checks),
+        "headline_header": list(HEADLINE_COLUMNS),
+        "headline_rows": headline_rows(metrics),
+        "accuracy_png": accuracy_figure(metrics),
+        "comparisons": comparisons,
+        "solved": metrics.get("solved_only_with_tools") or None,
+        "curves": training_curves(metrics.get("training_runs") or {}),
+        "confusion_pngs": [confusion_figure(c, m) for c, m in conds.items() if m["n"]],
+        "per_class": per_class,
+        "tools_png": tools_figure(metrics),
+        "tool_rows": tool_rows,
+        "conditions": list(conds),
+        "examples": examples,
+    }
+
+
+def render_report(metrics: dict[str, Any]) -> str:
+    """The report of one run as an HTML string (see the module docstring)."""
+    return render("report.html", title=TITLE, combined=False, run=report_context(metrics))
 
 
 def training_curves(runs: dict[str, str]) -> list[dict[str, str]]:
@@ -243,4 +268,96 @@ def write_report(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
     """Write ``RUN_DIR/report.html`` and return its path."""
     path = Path(run_dir) / REPORT_FILE
     path.write_text(render_report(metrics), encoding="utf-8")
+    return path
+
+
+def _href(target: Path, page_dir: Path) -> str:
+    """URL of ``target`` relative to a page in ``page_dir`` (a file URI across drives)."""
+    try:
+        rel = os.path.relpath(target.resolve(), page_dir.resolve())
+    except ValueError:
+        return target.resolve().as_uri()
+    return quote(Path(rel).as_posix())
+
+
+def _read_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {METRICS_FILE}; evaluate or summarize that run first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, f"not valid JSON ({e})") from None
+
+
+def _summary(checks: list[dict[str, Any]]) -> tuple[str, str]:
+    """Worst status of a run's skeptic checks and one line counting them."""
+    if not checks:
+        return "warn", "no skeptic checks in metrics.json"
+    fails = sum(c["status"] == "fail" for c in checks)
+    warns = sum(c["status"] == "warn" for c in checks)
+    line = f"{fails} of {len(checks)} skeptic checks failed"
+    if warns:
+        line += f", {warns} warned"
+    return ("fail" if fails else "warn" if warns else "ok"), line
+
+
+def render_combined_report(
+    sections: Sequence[tuple[str, dict[str, Any], str]], *, title: str = TITLE
+) -> str:
+    """One page over several runs, as an HTML string.
+
+    Args:
+        sections: ``(title, metrics, folder)`` per run, ``folder`` the run folder's URL relative to
+            the page (``""`` for the page's own folder); links go to its report.html and traces.html.
+        title: The page's title.
+    """
+    out = []
+    for i, (name, metrics, folder) in enumerate(sections, 1):
+        base = folder.rstrip("/") + "/" if folder else ""
+        traces = base + VIEWER_FILE
+        links = [("report", base + REPORT_FILE), ("all traces", traces)]
+        run = report_context(metrics, traces, links)
+        status, summary = _summary(run["checks"])
+        out.append(
+            {"title": name, "anchor": f"s{i}", "status": status, "summary": summary, "run": run}
+        )
+    n_failed = sum(s["run"]["n_failed"] for s in out)
+    return render("report.html", title=title, combined=True, sections=out, n_failed=n_failed)
+
+
+def write_combined_report(
+    path: str | Path,
+    sections: Sequence[tuple[str, str | Path]],
+    *,
+    title: str = TITLE,
+) -> Path:
+    """Write one self-contained page over several evaluation runs and return its path.
+
+    Each section is a whole run's report (``RUN_DIR/metrics.json``) under its title, linking to the
+    run's own report.html and traces.html relative to ``path``. The contents at the top counts each
+    section's failed skeptic checks.
+
+    Args:
+        path: The page to write (e.g. ``runs/demo/report.html``); its folder is created.
+        sections: ``(title, run_dir)`` per run, in page order.
+        title: The page's title.
+
+    Raises:
+        ConfigError: No sections, a run folder without metrics.json, or ``path`` is a section's own
+            report.html.
+    """
+    path = Path(path)
+    if not sections:
+        raise ConfigError(f"{path}: no sections for the combined report")
+    page_dir = path.parent
+    rendered = []
+    for name, run_dir in sections:
+        run_dir = Path(run_dir)
+        if (run_dir / REPORT_FILE).resolve() == path.resolve():
+            raise ConfigError(f"{path}: is the report of section {name!r}; write elsewhere")
+        folder = _href(run_dir, page_dir)
+        rendered.append((name, _read_metrics(run_dir), "" if folder == "." else folder))
+    page_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_combined_report(rendered, title=title), encoding="utf-8")
     return path
