@@ -234,6 +234,24 @@ MaxToolCallsOpt = Annotated[
     ),
 ]
 TaskOpt = Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")]
+ViewWidthOpt = Annotated[
+    int | None, typer.Option(help="Spectrum plot width in pixels (env default 512).")
+]
+ViewHeightOpt = Annotated[
+    int | None, typer.Option(help="Spectrum plot height in pixels (env default 256).")
+]
+TableOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--table/--no-table",
+        help="Spectrum windows also carry a binned numeric table of wavelength and flux.",
+    ),
+]
+
+
+def _env_options(**options) -> dict:
+    """The env overrides the user set (None: the env's default)."""
+    return {k: v for k, v in options.items() if v is not None}
 TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
 
@@ -271,6 +289,9 @@ def rollout(
     max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
     task: TaskOpt = None,
+    view_width: ViewWidthOpt = None,
+    view_height: ViewHeightOpt = None,
+    table: TableOpt = None,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 256,
     seed: Annotated[int, typer.Option(help="Seed of resets and sampling.")] = 0,
@@ -279,7 +300,15 @@ def rollout(
     from astroreason.policies.openai_chat import SamplingConfig
     from astroreason.rollout import RolloutConfig, run_rollouts
 
-    opts = dict(max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size, task=task)
+    opts = _env_options(
+        max_turns=max_turns,
+        max_tool_calls=max_tool_calls,
+        view_size=view_size,
+        task=task,
+        view_width=view_width,
+        view_height=view_height,
+        table=table,
+    )
     from astroreason.envs.factory import env_factory
 
     make, probe = env_factory(env, data, split, condition, opts)
@@ -385,6 +414,9 @@ def eval_(
     max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
     task: TaskOpt = None,
+    view_width: ViewWidthOpt = None,
+    view_height: ViewHeightOpt = None,
+    table: TableOpt = None,
     temperature: TemperatureOpt = 0.7,
     max_tokens: MaxTokensOpt = 256,
     seed: Annotated[int, typer.Option(help="Seed of resets, sampling and bootstrap.")] = 0,
@@ -406,7 +438,15 @@ def eval_(
         human_ceiling=human_ceiling,
         audit=audit,
     )
-    opts = dict(max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size, task=task)
+    opts = _env_options(
+        max_turns=max_turns,
+        max_tool_calls=max_tool_calls,
+        view_size=view_size,
+        task=task,
+        view_width=view_width,
+        view_height=view_height,
+        table=table,
+    )
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
 
     from astroreason.envs.factory import env_factory
