@@ -27,6 +27,7 @@ from astroreason.conditions import CONDITIONS, check_condition
 from astroreason.errors import ConfigError
 from astroreason.eval.metrics import (
     HEADLINE_COLUMNS,
+    METRICS_FILE,
     compute_metrics,
     headline_rows,
     solved_only_with_tools,
@@ -34,8 +35,6 @@ from astroreason.eval.metrics import (
 from astroreason.eval.skeptic import Check, print_checks, run_checks
 from astroreason.rollout import RolloutConfig, run_rollouts
 from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
-
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ from scipy.stats import binom
 from astroreason.targets import episode_on_target
 from astroreason.traces import TraceRecord
 
+METRICS_FILE = "metrics.json"
+"""An evaluation run's metrics, in ``RUN_DIR`` (written by ``evaluate``, read by the reports)."""
+
 NO_ANSWER = "no answer"
 
 

@@ -24,8 +24,7 @@ from urllib.parse import quote
 import numpy as np
 
 from astroreason.errors import ConfigError, DataError
-from astroreason.eval.evaluate import METRICS_FILE
-from astroreason.eval.metrics import HEADLINE_COLUMNS, fmt_pct, headline_rows
+from astroreason.eval.metrics import HEADLINE_COLUMNS, METRICS_FILE, fmt_pct, headline_rows
 from astroreason.eval.templating import render
 from astroreason.eval.viewer.render import VIEWER_FILE
 
