@@ -36,7 +36,15 @@ from astropy.io import fits
 
 from astroreason.data.base import Sample, SampleSource, Spectrum
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.data.sdss import _check_size, _float, _int, _open_fits, _to_str, label_for
+from astroreason.data.sdss import (
+    _check_size,
+    _float,
+    _int,
+    _open_fits,
+    _to_str,
+    label_for,
+    list_files,
+)
 from astroreason.errors import ConfigError, DataError
 
 CAMERAS = ("B", "R", "Z")
@@ -90,7 +98,7 @@ class DESISpectraSource(SampleSource):
         self.path = str(path)
         self.task = task
         self.class_names = SPECTRUM_CLASSES if task == "class" else SPECTRUM_SUBCLASSES
-        self._files = _list_files(Path(self.path))
+        self._files = list_files(Path(self.path), is_coadd_name, "coadd-*.fits")
         self._rows: list[dict[str, Any]] = []
         self._where: list[tuple[int, int]] = []  # (file index, fibermap row)
         self._cameras: list[tuple[str, ...]] = []
@@ -376,17 +384,3 @@ def _redshift_table(f: Path, table, where: str) -> dict[int, dict[str, Any]]:
             },
         )
     return out
-
-
-def _list_files(p: Path) -> list[Path]:
-    if not p.exists():
-        raise DataError(p, "no such file or folder")
-    if p.is_file():
-        return [p]
-    files = sorted(c for c in p.iterdir() if c.is_file() and is_coadd_name(c.name))
-    if not files:
-        seen = sorted(c.name for c in p.iterdir())[:5]
-        raise DataError(
-            p, f"folder holds no coadd-*.fits files (found: {', '.join(seen) or 'nothing'})"
-        )
-    return files

@@ -33,7 +33,15 @@ from astropy.io import fits
 
 from astroreason.data.base import Sample, SampleSource, Spectrum
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.data.sdss import _check_size, _float, _int, _open_fits, _to_str, label_for
+from astroreason.data.sdss import (
+    _check_size,
+    _float,
+    _int,
+    _open_fits,
+    _to_str,
+    label_for,
+    list_files,
+)
 from astroreason.errors import ConfigError, DataError
 
 SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
@@ -73,7 +81,7 @@ class LAMOSTSpectraSource(SampleSource):
         self.path = str(path)
         self.task = task
         self.class_names = SPECTRUM_CLASSES if task == "class" else SPECTRUM_SUBCLASSES
-        self._files = _list_files(Path(self.path))
+        self._files = list_files(Path(self.path), is_spectrum_name, "spec-*.fits")
         rows = [self._read_header(f) for f in self._files]
         self._labels = np.array([r.pop("label") for r in rows], dtype=np.int64)
         self._rows: list[dict[str, Any]] = rows
@@ -234,17 +242,3 @@ def read_lamost_spectrum(path: str | os.PathLike) -> Spectrum:
 
 def _gzipped(f: Path) -> bool:
     return f.name.lower().endswith(".gz")
-
-
-def _list_files(p: Path) -> list[Path]:
-    if not p.exists():
-        raise DataError(p, "no such file or folder")
-    if p.is_file():
-        return [p]
-    files = sorted(c for c in p.iterdir() if c.is_file() and is_spectrum_name(c.name))
-    if not files:
-        seen = sorted(c.name for c in p.iterdir())[:5]
-        raise DataError(
-            p, f"folder holds no spec-*.fits files (found: {', '.join(seen) or 'nothing'})"
-        )
-    return files

@@ -123,7 +123,7 @@ class SDSSSpectraSource(SampleSource):
         self.path = str(path)
         self.task: str = task
         self.class_names = SPECTRUM_CLASSES if task == "class" else SPECTRUM_SUBCLASSES
-        self._files = _list_files(Path(self.path))
+        self._files = list_files(Path(self.path))
         rows = [self._read_header(f) for f in self._files]
         self._labels = np.array([r.pop("label") for r in rows], dtype=np.int64)
         self._rows: list[dict[str, Any]] = rows
@@ -289,21 +289,25 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
 # --------------------------------------------------------------------------------------- helpers
 
 
-def _list_files(p: Path) -> list[Path]:
+def list_files(p: Path, is_name=None, pattern: str = "spec-*.fits") -> list[Path]:
+    """``p`` itself, or the files in folder ``p`` whose name ``is_name`` accepts (sorted).
+
+    Shared by the SDSS, DESI and LAMOST readers; ``pattern`` names the expected files in the error.
+    """
+    if is_name is None:
+
+        def is_name(name: str) -> bool:
+            return name.lower().startswith("spec-") and Path(name).suffix.lower() in _SUFFIXES
+
     if not p.exists():
         raise DataError(p, "no such file or folder")
     if p.is_file():
         return [p]
-    files = sorted(
-        c
-        for c in p.iterdir()
-        if c.is_file() and c.name.lower().startswith("spec-") and c.suffix.lower() in _SUFFIXES
-    )
+    files = sorted(c for c in p.iterdir() if c.is_file() and is_name(c.name))
     if not files:
         seen = sorted(c.name for c in p.iterdir())[:5]
         raise DataError(
-            p,
-            f"folder holds no spec-*.fits files (found: {', '.join(seen) or 'nothing'})",
+            p, f"folder holds no {pattern} files (found: {', '.join(seen) or 'nothing'})"
         )
     return files
 
