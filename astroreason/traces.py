@@ -72,6 +72,7 @@ class GroundTruth(TypedDict, total=False):
     class_name: str
     class_names: list[str]
     bbox: list[float] | None  # galaxies: the target box in source pixels
+    bbox_method: str | None  # galaxies: "file" (the data's own box), "photutils" or "centre"
     key_window: list[float] | None  # spectra: the diagnostic window in Angstrom
     wavelength_range: list[float]  # spectra: the data's span in Angstrom
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from astroreason.data.boxes import with_target_boxes
 from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
 from astroreason.tools import (
@@ -115,6 +116,10 @@ class GalaxyEnv(ToolEnv):
             raise ConfigError(
                 f"data: {self.source.path} holds spectra; use AstroReason/Spectrum-v0"
             )
+        if self.condition.uses_tools:
+            # Files without a target box (Galaxy10, image folders) get the central galaxy's box
+            # from source extraction, cached beside the data: the teacher aims at it, metrics score it.
+            self.source = with_target_boxes(self.source, rows=self.rows)
         if self.condition.matched_pixels:
             first = self.source[int(self.rows[0])].image
             self._side = matched_side(cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]))
@@ -158,4 +163,5 @@ class GalaxyEnv(ToolEnv):
             "class_name": self.class_names[sample.label],
             "class_names": list(self.class_names),
             "bbox": [float(v) for v in np.asarray(bbox).ravel()[:4]] if bbox is not None else None,
+            "bbox_method": sample.meta.get("bbox_method", "file") if bbox is not None else None,
         }
