@@ -110,10 +110,10 @@ def _train_labels(env) -> np.ndarray | None:
 
 
 def _audit_findings(env) -> tuple[list[dict[str, Any]] | None, str]:
-    from astroreason.data.audit import audit_source
+    from astroreason.data.audit import cached_audit
 
     source = env.unwrapped.source
-    report = audit_source(source, max_rows=5000, progress=False)
+    report = cached_audit(source, progress=False)
     return [f.to_dict() for f in report.findings], str(source.path)
 
 

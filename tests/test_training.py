@@ -555,3 +555,32 @@ def test_monitor_writes_alarms_and_stops_on_budget(tmp_path, capsys):
     assert (
         "max_generated_tokens" in section and "above the ceiling" in section and "sha256" in section
     )
+
+
+def test_training_refuses_leaky_data_unless_allowed(tmp_path, tiny_model_dir, capsys):
+    """The audit runs before any step: a class-sorted file is refused in one line (exit 2);
+    ``--allow-leaky`` trains and the finding goes into the experiment log."""
+    from fakesources import sorted_labels, write_galaxy10_h5
+
+    from astroreason.cli import main
+
+    data = write_galaxy10_h5(tmp_path / "sorted.h5", sorted_labels([12] * 10), side=64)
+    base = [
+        "--set", f"model={tiny_model_dir}", "--set", f"data={data}",
+        "--set", f"output_dir={tmp_path / 'run'}", "--set", "report_to=none",
+        "--set", "sft_episodes=2", "--set", "sft_max_steps=1", "--set", "val_episodes=0",
+        "--set", "per_device_batch_size=2", "--set", "num_generations=2",
+    ]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "sft", "--config", "tiny-cpu", *base])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "HIGH row_order" in err and "--allow-leaky" in err and str(data) in err
+    assert not (tmp_path / "run" / "sft").exists()  # refused before the model was loaded
+
+    main(["train", "sft", "--config", "tiny-cpu", *base, "--allow-leaky"])
+    log = (tmp_path / "run" / "experiment_log.md").read_text()
+    assert "leakage audit: TRAINED WITH --allow-leaky" in log
+    assert "  - HIGH row_order: Rows are ordered by class" in log
+    assert "allow_leaky=true" in log  # the command as recorded

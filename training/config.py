@@ -91,6 +91,10 @@ class TrainConfig:
     split_seed: int = 0
     """Seed of the persisted train/val/test split; training reads ``train``, validation ``val``."""
 
+    allow_leaky: bool = False
+    """Train even when the leakage audit of ``data`` has a high-severity finding (it then goes into
+    the experiment log); by default such a run refuses to start (``--allow-leaky`` sets this)."""
+
     max_steps: int = 2
     """GRPO optimizer steps."""
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 import gymnasium
+import numpy as np
 
 from astroreason.chat import content_blocks
 from astroreason.conditions import condition_spec
@@ -92,12 +93,24 @@ def open_config_source(cfg: Any):
     """``cfg.data`` opened as its env opens it (spectra: with ``cfg.spectrum_task``'s labels).
 
     Share it between envs, training and validation: a source opened without the task would carry
-    the default task's labels (SDSS ``class``) into every env made from it.
+    the default task's labels (SDSS ``class``) into every env made from it. Galaxy files without
+    target boxes get them (:mod:`astroreason.data.boxes`) for the train and val rows, once, when the
+    condition offers tools (the teacher aims at them, validation scores them).
     """
     from astroreason.data import open_source
 
     kwargs = {"task": cfg.spectrum_task} if cfg.env == "spectrum" else {}
-    return open_source(cfg.data, **kwargs)
+    source = open_source(cfg.data, **kwargs)
+    if cfg.env == "galaxy" and condition_spec(cfg.condition).uses_tools:
+        from astroreason.data.boxes import has_own_boxes, with_target_boxes
+        from astroreason.data.splits import split_for
+
+        if has_own_boxes(source):
+            return source
+        sp = split_for(source, cfg.split_seed)
+        rows = np.concatenate([sp.rows("train"), sp.rows("val")])
+        source = with_target_boxes(source, rows=rows)
+    return source
 
 
 def config_env(cfg: Any, data: Any, split: str) -> gymnasium.Env:

@@ -110,13 +110,16 @@ def render_env_schemas(trainer: Any, schemas: list[dict[str, Any]] | None) -> No
 
 def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """Train with GRPO and save to ``cfg.grpo_dir``; returns a summary of the run."""
+    from astroreason.training.leakage import audit_gate
     from astroreason.training.monitor import TrainingMonitor, validate
 
     source = open_config_source(cfg)
+    leaks = audit_gate(cfg, source)
     monitor = TrainingMonitor(
         cfg,
         stage="grpo",
         command=command,
+        leaks=leaks,
         validate_fn=lambda m, p, d: validate(m, p, cfg, d, source),
     )
     trainer, stats = build_trainer(cfg, monitor, source)

@@ -226,6 +226,8 @@ class TrainingMonitor(TrainerCallback):
         validate_fn: ``(model, processor, run_dir) -> accuracy`` (or a dict of metrics with
             ``accuracy``); default :func:`validate`. The traces it leaves in ``run_dir`` add
             :func:`trace_metrics` to the validation's row of ``val_curve.jsonl``.
+        leaks: The high-severity leakage findings this run was allowed to train with
+            (``allow_leaky``), one line each; written into the experiment log.
     """
 
     def __init__(
@@ -235,8 +237,10 @@ class TrainingMonitor(TrainerCallback):
         command: str | None = None,
         stats: Any = None,
         validate_fn: Any = None,
+        leaks: list[str] | None = None,
     ):
         self.cfg = cfg
+        self.leaks = list(leaks or [])
         self.stage = stage
         self.stage_dir = Path(cfg.output_dir) / stage
         self.command = command if command is not None else " ".join(sys.argv)
@@ -427,6 +431,9 @@ class TrainingMonitor(TrainerCallback):
             f"- data: `{cfg.data}` sha256 {data_hash(cfg.data)}; {split_summary(cfg)}",
             f"- result: {json.dumps(summary)}",
             f"- stopped by budget guard: {self.stopped_by or 'no'}",
+            "- leakage audit: "
+            + ("no high-severity finding" if not self.leaks else "TRAINED WITH --allow-leaky"),
+            *[f"  - {x}" for x in self.leaks],
             f"- final metrics: {json.dumps(metrics, sort_keys=True)}",
             f"- validation (val split): {self.val_history or 'none'}",
             f"- learning curves: {curves}",

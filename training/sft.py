@@ -205,15 +205,17 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """
     from trl import SFTTrainer
 
+    from astroreason.training.leakage import audit_gate
     from astroreason.training.monitor import TrainingMonitor
 
     source = open_config_source(cfg)
+    leaks = audit_gate(cfg, source)
     dataset = oracle_dataset(cfg, source)
     model, processor = load_model_and_processor(cfg.model)
     adapter = adapter_factory(source, cfg.condition, env_options(cfg), env=cfg.env)
     tools = env_tool_schemas(adapter)
     args = build_sft_config(cfg)
-    monitor = TrainingMonitor(cfg, stage="sft", command=command)
+    monitor = TrainingMonitor(cfg, stage="sft", command=command, leaks=leaks)
     trainer = SFTTrainer(
         model=model,
         args=args,

@@ -504,15 +504,16 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
-def _train(stage: str, config: str, overrides: list[str] | None) -> None:
+def _train(stage: str, config: str, overrides: list[str] | None, allow_leaky: bool) -> None:
     import shlex
 
     from astroreason.training.config import ensure_tiny_assets, load_config
 
-    cfg = load_config(config, overrides or [])
+    overrides = list(overrides or []) + (["allow_leaky=true"] if allow_leaky else [])
+    cfg = load_config(config, overrides)
     ensure_tiny_assets(cfg)
     words = ["astroreason", "train", stage, "--config", config]
-    words += [w for o in overrides or [] for w in ("--set", o)]
+    words += [w for o in overrides for w in ("--set", o)]
     command = " ".join(shlex.quote(w) for w in words)
     if stage == "sft":
         from astroreason.training.sft import run_sft
@@ -527,24 +528,34 @@ def _train(stage: str, config: str, overrides: list[str] | None) -> None:
 
 _CONFIG_HELP = "A config name in training/configs (tiny-cpu, qwen3-vl-2b-1gpu, ...) or a .py path."
 _SET_HELP = "Override a config field, key=value (repeatable)."
+AllowLeakyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-leaky",
+        help="Train even when the leakage audit of the data has a high-severity finding; the "
+        "finding is written into the experiment log (without it such a run refuses, exit 2).",
+    ),
+]
 
 
 @train_app.command("sft")
 def train_sft(
     config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
+    allow_leaky: AllowLeakyOpt = False,
 ) -> None:
     """Supervised warm start on oracle tool-use conversations from the environment."""
-    _train("sft", config, set_)
+    _train("sft", config, set_, allow_leaky)
 
 
 @train_app.command("grpo")
 def train_grpo(
     config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
+    allow_leaky: AllowLeakyOpt = False,
 ) -> None:
     """Multi-turn GRPO with the environment's tools (starts from OUTPUT_DIR/sft when present)."""
-    _train("grpo", config, set_)
+    _train("grpo", config, set_, allow_leaky)
 
 
 def prose(doc: str) -> str:

@@ -236,7 +236,7 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
 
 def prepare_data(cfg: DemoConfig, task: DemoTask, console: Any) -> None:
     """Write the task's synthetic data (once), then print its leakage audit and its split."""
-    from astroreason.data.audit import audit_source, print_report
+    from astroreason.data.audit import cached_audit, print_report
     from astroreason.data.splits import SplitConfig, load_or_create_split
     from astroreason.training.config import write_synthetic_data
     from astroreason.training.env_adapter import open_config_source
@@ -247,7 +247,7 @@ def prepare_data(cfg: DemoConfig, task: DemoTask, console: Any) -> None:
         write_synthetic_data(task.env, data, n, cfg.seed)
     tcfg = train_config(cfg, task, task.arms[0])
     source = open_config_source(tcfg)  # as the env opens it: the labels it trains on
-    print_report(audit_source(source), console=console)
+    print_report(cached_audit(source), console=console)
     console.print(load_or_create_split(source, SplitConfig(seed=tcfg.split_seed)).summary())
 
 

@@ -36,18 +36,21 @@ combination), and 2-D metadata columns are skipped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from astroreason.data.base import SampleSource
+from astroreason.data.base import SampleSource, cache_home
 from astroreason.data.splits import sky_pairs, source_pixel_hashes
 
 Severity = Literal["high", "medium", "low", "info"]
@@ -140,6 +143,21 @@ class AuditReport:
     def by_code(self, code: str) -> list[Finding]:
         """The findings of one check."""
         return [f for f in self.findings if f.code == code]
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> AuditReport:
+        """Inverse of :meth:`to_json` (after ``json.loads``)."""
+        return cls(
+            source_path=str(doc["source_path"]),
+            n=int(doc["n"]),
+            n_checked=int(doc["n_checked"]),
+            class_names=tuple(doc["class_names"]),
+            findings=tuple(
+                Finding(f["severity"], f["code"], f["sentence"], f.get("details", {}))
+                for f in doc["findings"]
+            ),
+            seconds=float(doc.get("seconds", 0.0)),
+        )
 
     def to_json(self) -> str:
         """The report as a JSON document."""
@@ -628,6 +646,53 @@ def _duplicates(
 # --------------------------------------------------------------------------- display
 
 _STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+
+
+def audit_path(source: SampleSource) -> Path:
+    """Where an audit is cached beside the data: ``<file>.audit.json`` (folders: beside the folder)."""
+    p = Path(source.path)
+    return p.parent / f"{p.name}.audit.json"
+
+
+def cached_audit(
+    source: SampleSource, *, max_rows: int | None = 5000, progress: bool | None = None
+) -> AuditReport:
+    """:func:`audit_source` of ``source``, cached beside the data (else under ``$ASTROREASON_HOME``).
+
+    The cache is tied to the data's fingerprint, its labels (a spectra file read for another task has
+    other labels) and ``max_rows``; any change reruns the audit. Training and evaluation read it, so
+    the pixels of a large file are hashed once.
+    """
+    labels = np.ascontiguousarray(np.asarray(source.labels(), dtype=np.int64))
+    key = {
+        "fingerprint": source.fingerprint(),
+        "labels": hashlib.blake2b(labels.tobytes(), digest_size=8).hexdigest(),
+        "class_names": list(source.class_names),
+        "max_rows": max_rows,
+    }
+    places = [audit_path(source), cache_home() / "audits" / f"{key['fingerprint']}.json"]
+    for cand in places:
+        try:
+            doc = json.loads(cand.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("key") == key:
+            try:
+                return AuditReport.from_dict(doc["report"])
+            except (KeyError, TypeError, ValueError):
+                continue
+    report = audit_source(source, max_rows=max_rows, progress=progress)
+    text = json.dumps({"key": key, "report": json.loads(report.to_json())}, default=_jsonable)
+    for cand in places:
+        try:
+            cand.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cand.with_name(f"{cand.name}.{os.getpid()}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, cand)
+            break
+        except OSError:
+            continue
+    return report
 
 
 def print_report(report: AuditReport, console=None) -> None:

@@ -347,12 +347,24 @@ class BoxedSource(SampleSource):
         return self.inner.fingerprint()
 
 
+_SHARED: dict[tuple[str, str, str], BoxCache] = {}
+
+
+def shared_cache(source: SampleSource, cfg: BoxConfig | None = None) -> BoxCache:
+    """One :class:`BoxCache` per file, fingerprint and settings in this process (envs share it)."""
+    cfg = cfg or BoxConfig()
+    key = (str(Path(source.path).resolve()), source.fingerprint(), repr(cfg))
+    if key not in _SHARED:
+        _SHARED[key] = BoxCache(source, cfg)
+    return _SHARED[key]
+
+
 def with_target_boxes(
     source: SampleSource, rows=None, cfg: BoxConfig | None = None, progress: bool | None = None
 ) -> SampleSource:
     """``source`` itself when its samples carry boxes, else a :class:`BoxedSource` with ``rows`` ready."""
     if source.kind != "image" or isinstance(source, BoxedSource) or has_own_boxes(source):
         return source
-    cache = BoxCache(source, cfg)
+    cache = shared_cache(source, cfg)
     cache.ensure(range(len(source)) if rows is None else rows, progress=progress)
     return BoxedSource(source, cache)
