@@ -584,3 +584,24 @@ def test_training_refuses_leaky_data_unless_allowed(tmp_path, tiny_model_dir, ca
     assert "leakage audit: TRAINED WITH --allow-leaky" in log
     assert "  - HIGH row_order: Rows are ordered by class" in log
     assert "allow_leaky=true" in log  # the command as recorded
+
+
+def test_a_shuffled_repack_of_a_sorted_file_passes_the_gate(tmp_path):
+    """The cure the refusal points to for a class-sorted Galaxy10 file: same rows, seeded order."""
+    from fakesources import sorted_labels, write_galaxy10_h5
+
+    from astroreason.cli import main
+    from astroreason.data import open_source
+    from astroreason.training.leakage import LeakyDataError, audit_gate
+
+    data = write_galaxy10_h5(tmp_path / "sorted.h5", sorted_labels([12] * 10), side=16)
+    cfg = TrainConfig(data=str(data))
+    with pytest.raises(LeakyDataError, match="row_order"):
+        audit_gate(cfg, open_source(data))
+    main(["data", "repack", str(data), str(tmp_path / "shuffled.h5"), "--shuffle"])
+    a, b = open_source(data), open_source(tmp_path / "shuffled.h5")
+    assert audit_gate(cfg, b) == []
+    # the same samples, each with its own label and metadata, in another order
+    assert sorted(a.pixel_hashes()) == sorted(b.pixel_hashes())
+    by_hash = {h: (int(s.label), float(s.meta["ra"])) for h, s in zip(a.pixel_hashes(), a)}
+    assert all(by_hash[h] == (int(s.label), float(s.meta["ra"])) for h, s in zip(b.pixel_hashes(), b))

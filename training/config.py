@@ -27,6 +27,7 @@ from typing import Any
 
 from astroreason.conditions import TRAINABLE_CONDITIONS
 from astroreason.errors import ConfigError
+from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
 
 ENVS = ("galaxy", "spectrum")
 """Environments a config may train in (``TrainConfig.env``; the keys of ``astroreason.envs.ENV_IDS``)."""
@@ -90,6 +91,13 @@ class TrainConfig:
 
     split_seed: int = 0
     """Seed of the persisted train/val/test split; training reads ``train``, validation ``val``."""
+
+    image_min_pixels: int = MIN_PIXELS
+    """Smallest image area the processor keeps (Qwen3-VL ships 256 x 256: smaller views would be
+    upscaled); applied to the training processor, saved with checkpoints, given to vLLM."""
+
+    image_max_pixels: int = MAX_PIXELS
+    """Largest image area the processor keeps before downscaling."""
 
     allow_leaky: bool = False
     """Train even when the leakage audit of ``data`` has a high-severity finding (it then goes into
@@ -324,6 +332,13 @@ def build_sft_config(cfg: TrainConfig):
         max_length=cfg.sft_max_length,
         dataset_kwargs={"skip_prepare_dataset": True},
     )
+
+
+def pixel_limits(cfg: TrainConfig):
+    """The processor's :class:`~astroreason.models.pixels.PixelLimits` of a config."""
+    from astroreason.models.pixels import PixelLimits
+
+    return PixelLimits(cfg.image_min_pixels, cfg.image_max_pixels)
 
 
 def build_grpo_config(cfg: TrainConfig, **trl_overrides: Any):

@@ -23,7 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from astroreason.training.config import TrainConfig, build_grpo_config, env_options
+from astroreason.training.config import (
+    TrainConfig,
+    build_grpo_config,
+    env_options,
+    pixel_limits,
+)
 from astroreason.training.env_adapter import (
     EpisodeStats,
     adapter_factory,
@@ -40,6 +45,22 @@ def start_checkpoint(cfg: TrainConfig) -> str:
     """``OUTPUT_DIR/sft`` when the SFT stage saved a model there, else ``cfg.model``."""
     sft = Path(cfg.sft_dir)
     return str(sft) if (sft / "config.json").is_file() else cfg.model
+
+
+def vllm_model_dir(cfg: TrainConfig) -> str:
+    """The folder GRPO loads: the start checkpoint, or (vLLM colocated) one that carries the limits.
+
+    TRL's colocated vLLM reads the processor files of the folder the model was loaded from; a hub
+    checkpoint's say 256 x 256 pixels at least, so a folder of links to its files with the config's
+    pixel limits is made under ``OUTPUT_DIR/model-pixel-limits`` (no weights copied).
+    """
+    start = start_checkpoint(cfg)
+    if not (cfg.use_vllm and cfg.vllm_mode == "colocate"):
+        return start
+    from astroreason.models.pixels import folder_with_limits, local_folder
+
+    out = Path(cfg.output_dir) / "model-pixel-limits"
+    return folder_with_limits(local_folder(start), pixel_limits(cfg), out)
 
 
 def build_trainer(
@@ -68,7 +89,7 @@ def build_trainer(
         source, cfg.condition, opts, split="train", stats=stats, env=cfg.env
     )
     rows = grpo_rows(config_env(cfg, source, "train"))
-    model, processor = load_model_and_processor(start_checkpoint(cfg))
+    model, processor = load_model_and_processor(vllm_model_dir(cfg), pixel_limits(cfg))
     if monitor is not None:
         monitor.stats = stats
     trainer = GRPOTrainer(

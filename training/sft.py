@@ -27,7 +27,7 @@ from astroreason.images import to_pil
 from astroreason.policies.scripted import OraclePolicy
 from astroreason.protocol import format_answer
 from astroreason.sync import run_sync
-from astroreason.training.config import TrainConfig, build_sft_config, env_options
+from astroreason.training.config import TrainConfig, build_sft_config, env_options, pixel_limits
 from astroreason.training.env_adapter import (
     adapter_factory,
     config_env,
@@ -165,13 +165,20 @@ class ToolConversationCollator:
         return out
 
 
-def load_model_and_processor(path: str):
-    """Model (float32 weights; TRL's mixed precision casts) and processor from ``path``."""
+def load_model_and_processor(path: str, limits: Any = None):
+    """Model (float32 weights; TRL's mixed precision casts) and processor from ``path``.
+
+    ``limits`` (:class:`~astroreason.models.pixels.PixelLimits`, default its defaults) are set on the
+    processor, so no view is rescaled; checkpoints saved from it carry them.
+    """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from astroreason.models.pixels import PixelLimits, apply_to_processor
+
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
-    return model, AutoProcessor.from_pretrained(path)
+    processor = apply_to_processor(AutoProcessor.from_pretrained(path), limits or PixelLimits())
+    return model, processor
 
 
 def lora_config(cfg: TrainConfig):
@@ -211,7 +218,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     source = open_config_source(cfg)
     leaks = audit_gate(cfg, source)
     dataset = oracle_dataset(cfg, source)
-    model, processor = load_model_and_processor(cfg.model)
+    model, processor = load_model_and_processor(cfg.model, pixel_limits(cfg))
     adapter = adapter_factory(source, cfg.condition, env_options(cfg), env=cfg.env)
     tools = env_tool_schemas(adapter)
     args = build_sft_config(cfg)

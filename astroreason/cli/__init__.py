@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from astroreason.errors import AstroReasonError
+from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
 
 app = typer.Typer(
     name="astroreason",
@@ -84,6 +85,24 @@ def data_info(path: Annotated[Path, typer.Argument(help="A data file or folder."
     Console().print(table)
 
 
+@data_app.command("repack")
+def data_repack(
+    src: Annotated[Path, typer.Argument(help="A Galaxy10 HDF5 file.")],
+    dst: Annotated[Path, typer.Argument(help="The new file.")],
+    shuffle: Annotated[
+        bool, typer.Option(help="Write the rows in a seeded random order (a sorted file's cure).")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of --shuffle.")] = 0,
+    compression: Annotated[str | None, typer.Option(help="None, lzf or gzip.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite DST.")] = False,
+) -> None:
+    """Rewrite a Galaxy10 file one image per chunk (fast random reads), optionally shuffled."""
+    from astroreason.data.galaxy10 import repack
+
+    out = repack(src, dst, compression, overwrite=force, shuffle_seed=seed if shuffle else None)
+    typer.echo(f"wrote {out}" + (f" (rows shuffled, seed {seed})" if shuffle else ""))
+
+
 @data_app.command("split")
 def data_split(
     path: Annotated[Path, typer.Argument(help="A data file or folder.")],
@@ -138,6 +157,24 @@ def model_tiny(
     typer.echo(f"tiny Qwen3-VL in {path}")
 
 
+@model_app.command("limits")
+def model_limits(
+    model: Annotated[str, typer.Argument(help="A model folder, or a hub id in the local cache.")],
+    out: Annotated[Path, typer.Option(help="The folder to write (links to MODEL's files).")],
+    min_pixels: Annotated[int, typer.Option(help="Smallest image area kept.")] = MIN_PIXELS,
+    max_pixels: Annotated[int, typer.Option(help="Largest image area kept.")] = MAX_PIXELS,
+) -> None:
+    """A model folder whose processor keeps every view's size, for servers that read the folder.
+
+    Qwen3-VL's released processor upscales images below 256x256 pixels. `trl vllm-serve` and
+    other readers take the limits from the folder: point them at OUT (no weights are copied).
+    """
+    from astroreason.models.pixels import PixelLimits, folder_with_limits, local_folder
+
+    path = folder_with_limits(local_folder(model), PixelLimits(min_pixels, max_pixels), out)
+    typer.echo(path)
+
+
 @model_app.command("pretrain")
 def model_pretrain(
     out: Annotated[Path, typer.Option(help="Folder for the pretrained model and its card.")] = Path(
@@ -190,6 +227,10 @@ def serve(
     ] = None,
     max_model_len: Annotated[int, typer.Option(help="Context length in tokens.")] = 8192,
     max_images: Annotated[int, typer.Option(help="Images per prompt (overview plus views).")] = 8,
+    min_pixels: Annotated[
+        int, typer.Option(help="Smallest image area kept (Qwen3-VL's own 256x256 upscales views).")
+    ] = MIN_PIXELS,
+    max_pixels: Annotated[int, typer.Option(help="Largest image area kept.")] = MAX_PIXELS,
     gpu_memory_utilization: Annotated[
         float, typer.Option(help="GPU memory fraction (GPU only).")
     ] = 0.9,
@@ -207,6 +248,8 @@ def serve(
         port=port,
         max_model_len=max_model_len,
         max_images=max_images,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
         gpu_memory_utilization=gpu_memory_utilization,
         offline=not online,
     )

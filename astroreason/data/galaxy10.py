@@ -276,8 +276,13 @@ def repack(
     dst: str | os.PathLike,
     compression: str | None = None,
     overwrite: bool = False,
+    shuffle_seed: int | None = None,
 ) -> Path:
     """Rewrite a Galaxy10 file with one image per chunk (fast random access); other keys are copied.
+
+    With ``shuffle_seed`` the rows are written in a seeded random order (every per-row key alike),
+    so a class-sorted file no longer has a row order that predicts the label; the seed is kept in
+    the file's attributes (``astroreason_shuffle_seed``), the original row numbers are not.
 
     Args:
         src: A valid Galaxy10 file (checked as :class:`Galaxy10Source` checks it).
@@ -285,6 +290,8 @@ def repack(
         compression: ``None`` (fastest to read; the DECaLS file grows to ~3.5 GB), ``"lzf"`` or
             ``"gzip"``.
         overwrite: Replace ``dst`` if it exists.
+        shuffle_seed: Write the rows in this seed's random order (None: file order). Reads the
+            images into memory once (about 3.5 GB for Galaxy10 DECaLS).
 
     Returns:
         The path of the new file.
@@ -312,13 +319,28 @@ def repack(
                 chunks=(1, *images.shape[1:]),
                 compression=compression,
             )
-            for start in range(0, n, block):
-                out[start : start + block] = images[start : start + block]
+            if shuffle_seed is None:
+                for start in range(0, n, block):
+                    out[start : start + block] = images[start : start + block]
+            else:
+                order = np.random.default_rng(shuffle_seed).permutation(n)
+                every = np.empty(images.shape, dtype=images.dtype)  # in file order, then permuted
+                for start in range(0, n, block):
+                    every[start : start + block] = images[start : start + block]
+                out[...] = every[order]
+                del every
             for key in fin:
-                if key != "images":
-                    fin.copy(fin[key], fout, name=key)
+                if key == "images":
+                    continue
+                ds = fin[key]
+                if shuffle_seed is not None and isinstance(ds, h5py.Dataset) and ds.shape[:1] == (n,):
+                    fout.create_dataset(key, data=ds[()][order])
+                else:
+                    fin.copy(ds, fout, name=key)
             for k, v in fin.attrs.items():
                 fout.attrs[k] = v
+            if shuffle_seed is not None:
+                fout.attrs["astroreason_shuffle_seed"] = int(shuffle_seed)
     os.replace(tmp, dst)
     return dst
 

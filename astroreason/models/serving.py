@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from astroreason.errors import AstroReasonError
+from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS, PixelLimits
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ class ServeConfig:
 
     max_images: int = 8
     """Images allowed in one prompt (``--limit-mm-per-prompt``); videos are disabled."""
+
+    min_pixels: int = MIN_PIXELS
+    """Smallest image area the server's processor keeps (``--mm-processor-kwargs``); Qwen3-VL's own
+    default, 256 x 256, would upscale smaller views (see :mod:`astroreason.models.pixels`)."""
+
+    max_pixels: int = MAX_PIXELS
+    """Largest image area kept before downscaling."""
 
     tool_call_parser: str = "hermes"
     """vLLM tool-call parser; ``hermes`` reads Qwen's ``<tool_call>`` blocks."""
@@ -146,6 +154,8 @@ def build_server_command(
         str(cfg.max_model_len),
         "--limit-mm-per-prompt",
         json.dumps({"image": cfg.max_images, "video": 0}),
+        "--mm-processor-kwargs",
+        json.dumps(PixelLimits(cfg.min_pixels, cfg.max_pixels).vllm_kwargs()),
         "--enable-auto-tool-choice",
         "--tool-call-parser",
         cfg.tool_call_parser,

@@ -13,6 +13,7 @@ from typing import Any
 
 from astroreason.chat import to_chat
 from astroreason.images import to_pil
+from astroreason.models.pixels import PixelLimits, apply_to_processor
 from astroreason.policies.base import Policy, PolicyReply
 from astroreason.policies.openai_chat import SamplingConfig
 
@@ -39,6 +40,7 @@ class TransformersPolicy(Policy):
         batch_size: int = 8,
         max_wait_ms: float = 5.0,
         device: str = "cpu",
+        pixel_limits: PixelLimits | None = None,
     ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -47,7 +49,10 @@ class TransformersPolicy(Policy):
         self.sampling = sampling or SamplingConfig()
         self.batch_size = batch_size
         self.max_wait_s = max_wait_ms / 1000
-        self.processor = AutoProcessor.from_pretrained(model)
+        # The same limits as training and vLLM: no view is up- or downscaled behind our back.
+        self.processor = apply_to_processor(
+            AutoProcessor.from_pretrained(model), pixel_limits or PixelLimits()
+        )
         self.processor.tokenizer.padding_side = "left"
         self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.float32)
         self.model.to(device).eval()

@@ -2,9 +2,13 @@ r"""Qwen3-VL-8B-Instruct on 8 GPUs: 7 train with DeepSpeed ZeRO-3, 1 serves vLLM
 
 Launch, on one 8-GPU node::
 
-    # GPU 7: the rollout server (TRL's server mode needs --enable-scale-out on our server)
-    CUDA_VISIBLE_DEVICES=7 trl vllm-serve --model Qwen/Qwen3-VL-8B-Instruct --port 8000
-    #   or: CUDA_VISIBLE_DEVICES=7 astroreason serve --model Qwen/Qwen3-VL-8B-Instruct --port 8000
+    # the data: Galaxy10 DECaLS is sorted by class, so the training audit refuses it as it is
+    astroreason data repack data/Galaxy10_DECals.h5 data/Galaxy10_DECals.shuffled.h5 --shuffle
+
+    # GPU 7: the rollout server, reading a folder whose processor keeps 128 px views at 128 px
+    # (the released processor's minimum is 256 x 256 pixels; links to the weights, nothing copied)
+    astroreason model limits Qwen/Qwen3-VL-8B-Instruct --out models/qwen3-vl-8b-limits
+    CUDA_VISIBLE_DEVICES=7 trl vllm-serve --model models/qwen3-vl-8b-limits --port 8000
 
     # GPUs 0-6: the trainer (SFT first, then GRPO from runs/qwen3_vl_8b_8gpu/sft)
     CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 accelerate launch \
@@ -26,7 +30,7 @@ from astroreason.training.configs.qwen3_vl_2b_1gpu import CONFIG as ONE_GPU
 CONFIG = dataclasses.replace(
     ONE_GPU,
     model="Qwen/Qwen3-VL-8B-Instruct",
-    data="data/Galaxy10_DECals.h5",
+    data="data/Galaxy10_DECals.shuffled.h5",
     output_dir="runs/qwen3_vl_8b_8gpu",
     max_steps=1000,
     gradient_accumulation_steps=8,
