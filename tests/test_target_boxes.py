@@ -171,3 +171,15 @@ def test_teacher_looks_and_the_metric_scores_on_a_file_without_boxes(tmp_path, h
         ]
     )
     assert not boxes_path(open_source(path2)).exists()
+
+
+def test_cli_data_boxes(tmp_path, hubble_cutouts, galaxy_file, capsys):
+    from astroreason.cli import main
+
+    path = write_layout(tmp_path / "real.h5", hubble_cutouts[0][:8])
+    main(["data", "boxes", str(path)])
+    out = capsys.readouterr().out
+    assert "8 boxes in" in out and "8 found by photutils" in out
+    assert len(json.loads(boxes_path(open_source(path)).read_text())["rows"]) == 8
+    main(["data", "boxes", str(galaxy_file)])
+    assert "carry their own boxes" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from astroreason.errors import AstroReasonError
+from astroreason.errors import AstroReasonError, ConfigError
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
 
 app = typer.Typer(
@@ -83,6 +83,38 @@ def data_info(path: Annotated[Path, typer.Argument(help="A data file or folder."
     for i, (name, c) in enumerate(zip(src.class_names, src.class_counts(), strict=True)):
         table.add_row(str(i), name, str(int(c)))
     Console().print(table)
+
+
+@data_app.command("boxes")
+def data_boxes(
+    path: Annotated[Path, typer.Argument(help="An image file or folder.")],
+    split: Annotated[str, typer.Option(help="train, val, test or all: the rows to do.")] = "all",
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+) -> None:
+    """Find (and cache beside the data) the central galaxy's box in images that have none.
+
+    Tool runs, the SFT teacher and the on-target metric do this themselves on first use; run it
+    ahead to see what was found. Files with their own boxes (the synthetic set) are left alone.
+    """
+    from astroreason.data import open_source
+    from astroreason.data.boxes import has_own_boxes, shared_cache
+    from astroreason.data.splits import split_for
+
+    src = open_source(path)
+    if src.kind != "image":
+        raise ConfigError(f"data: {path} holds spectra; target boxes are for images")
+    if has_own_boxes(src):
+        typer.echo(f"{path}: its samples carry their own boxes; nothing to do")
+        return
+    rows = range(len(src)) if split == "all" else split_for(src, seed).rows(split)
+    cache = shared_cache(src)
+    cache.ensure(rows, progress=True)
+    s = cache.summary()
+    typer.echo(
+        f"{s['rows']} boxes in {s['path']}: {s['photutils']} found by photutils, "
+        f"{s['centre_fallback']} central fallback squares (nothing detected near the centre); "
+        f"median half-light radius {s['median_r_half']} px"
+    )
 
 
 @data_app.command("repack")

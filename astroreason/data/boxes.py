@@ -301,7 +301,7 @@ class BoxCache:
             "rows": len(self.rows),
             "photutils": methods.count("photutils"),
             "centre_fallback": methods.count("centre"),
-            "median_r_half": float(np.median(radii)) if radii else None,
+            "median_r_half": round(float(np.median(radii)), 2) if radii else None,
             "path": str(self.path),
         }
 
