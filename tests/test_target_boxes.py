@@ -183,3 +183,16 @@ def test_cli_data_boxes(tmp_path, hubble_cutouts, galaxy_file, capsys):
     assert len(json.loads(boxes_path(open_source(path)).read_text())["rows"]) == 8
     main(["data", "boxes", str(galaxy_file)])
     assert "carry their own boxes" in capsys.readouterr().out
+
+
+def test_sft_teacher_looks_on_a_file_without_boxes(tmp_path, hubble_cutouts):
+    """SFT would otherwise teach never to look on the real Galaxy10 file."""
+    from astroreason.training.config import TrainConfig
+    from astroreason.training.env_adapter import open_config_source
+    from astroreason.training.sft import oracle_episodes
+
+    path = write_layout(tmp_path / "real.h5", hubble_cutouts[0])
+    cfg = TrainConfig(data=str(path), view_size=48, sft_episodes=8, sft_look_share=1.0)
+    episodes = oracle_episodes(cfg, open_config_source(cfg))
+    calls = [m for ep in episodes for m in ep if m["role"] == "assistant" and m.get("tool_calls")]
+    assert len(calls) == 8 and all(m["tool_calls"][0]["function"]["name"] == "crop" for m in calls)
