@@ -15,6 +15,7 @@ import torch
 
 from astroreason.errors import ConfigError
 from astroreason.protocol import format_tool_call
+from astroreason.reward import RewardConfig
 from astroreason.tools import TOOL_SCHEMAS
 from astroreason.training.config import (
     TrainConfig,
@@ -354,6 +355,7 @@ SPECTRUM_OPTS = {
     "max_turns": 4,
     "max_tool_calls": 1,
     "split_seed": 0,
+    "reward": RewardConfig(),  # the config's reward_* fields, the env's defaults here
 }
 
 
@@ -603,5 +605,8 @@ def test_a_shuffled_repack_of_a_sorted_file_passes_the_gate(tmp_path):
     assert audit_gate(cfg, b) == []
     # the same samples, each with its own label and metadata, in another order
     assert sorted(a.pixel_hashes()) == sorted(b.pixel_hashes())
-    by_hash = {h: (int(s.label), float(s.meta["ra"])) for h, s in zip(a.pixel_hashes(), a)}
-    assert all(by_hash[h] == (int(s.label), float(s.meta["ra"])) for h, s in zip(b.pixel_hashes(), b))
+    def pairs(src):
+        return zip(src.pixel_hashes(), src, strict=True)
+
+    by_hash = {h: (int(s.label), float(s.meta["ra"])) for h, s in pairs(a)}
+    assert all(by_hash[h] == (int(s.label), float(s.meta["ra"])) for h, s in pairs(b))

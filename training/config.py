@@ -8,7 +8,8 @@ by name or path and applies ``key=value`` overrides.
 Run layout (``output_dir`` is the run's root)::
 
     OUTPUT_DIR/
-      experiment_log.md     one section appended per finished stage
+      experiment_log.md     a table of stage runs, then one section each (from experiment_log.json)
+      experiment_log.json   the entries: written at a run's start, at checkpoints and at its end
       sft/                  SFT checkpoint (model + processor), alarms.log, tensorboard logs
       grpo/                 GRPO checkpoint; starts from ../sft when that holds a model
       grpo/val/step-N/      validation rollouts (traces) of the current model
@@ -28,6 +29,7 @@ from typing import Any
 from astroreason.conditions import TRAINABLE_CONDITIONS
 from astroreason.errors import ConfigError
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
+from astroreason.reward import RewardConfig
 
 ENVS = ("galaxy", "spectrum")
 """Environments a config may train in (``TrainConfig.env``; the keys of ``astroreason.envs.ENV_IDS``)."""
@@ -199,6 +201,32 @@ class TrainConfig:
     save_steps: int = 500
     """Checkpoint every N optimizer steps (the final model is always saved)."""
 
+    save_total_limit: int | None = 3
+    """Checkpoints kept per stage (the oldest go first; None keeps all)."""
+
+    resume: bool = False
+    """Continue the stage from its last checkpoint: weights, optimizer, scheduler, RNG states and
+    the position in the data order (``--resume``)."""
+
+    reward_correct: float = RewardConfig.correct
+    """Reward of a correct final answer (the env's ``RewardConfig.correct``)."""
+
+    reward_call_cost: float = RewardConfig.call_cost
+    """Charged per tool call."""
+
+    reward_tool_bonus: float = RewardConfig.tool_bonus
+    """Paid at the end only when the answer is correct and a tool call succeeded."""
+
+    reward_format_penalty: float = RewardConfig.format_penalty
+    """Charged per invalid reply."""
+
+    reward_truncation: float = RewardConfig.truncation_reward
+    """Reward of an episode that hits ``max_turns`` without an answer."""
+
+    mask_truncated: bool = True
+    """GRPO: give no reward to episodes cut off without an answer (over-turn, or the completion
+    budget ran out), so they drop out of the group's advantages instead of scoring 0."""
+
     report_to: str = "tensorboard"
     """Where TRL logs go: ``tensorboard``, ``wandb`` or ``none``."""
 
@@ -231,6 +259,23 @@ class TrainConfig:
 
     max_generated_tokens: int | None = None
     """Budget guard: stop cleanly after this many completion tokens (GRPO, tool results included)."""
+
+    price_per_device_hour: float | None = None
+    """What one device (GPU, or the CPU machine) costs per hour, for ``max_cost``."""
+
+    max_cost: float | None = None
+    """Budget guard: stop cleanly once wall hours x devices x ``price_per_device_hour`` passes this."""
+
+    @property
+    def reward(self) -> RewardConfig:
+        """The env's reward settings this config implies (training and validation use them)."""
+        return RewardConfig(
+            correct=self.reward_correct,
+            call_cost=self.reward_call_cost,
+            format_penalty=self.reward_format_penalty,
+            tool_bonus=self.reward_tool_bonus,
+            truncation_reward=self.reward_truncation,
+        )
 
     @property
     def sft_dir(self) -> Path:
@@ -281,6 +326,8 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
             f"per_device_batch_size*gradient_accumulation_steps={total} must be a multiple of "
             f"num_generations={cfg.num_generations}"
         )
+    if cfg.max_cost is not None and cfg.price_per_device_hour is None:
+        raise ConfigError("max_cost: needs price_per_device_hour (what a device costs per hour)")
     if cfg.max_turns < 1:
         raise ConfigError(f"max_turns: must be >= 1, got {cfg.max_turns}")
     if cfg.use_vllm and cfg.use_cpu:
@@ -299,7 +346,8 @@ def _common(cfg: TrainConfig, out: Path) -> dict[str, Any]:
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         logging_steps=cfg.logging_steps,
         save_steps=cfg.save_steps,
-        save_only_model=True,
+        save_only_model=False,  # optimizer, scheduler and RNG states too: --resume needs them
+        save_total_limit=cfg.save_total_limit,
         report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         use_cpu=cpu,
         bf16=cfg.bf16 and not cpu,
@@ -454,6 +502,7 @@ def env_options(cfg: TrainConfig) -> dict[str, Any]:
         "max_turns": cfg.max_turns,
         "max_tool_calls": cfg.max_tool_calls,
         "split_seed": cfg.split_seed,
+        "reward": cfg.reward,
     }
     if cfg.env == "spectrum":
         opts.update(

@@ -127,6 +127,7 @@ class _AdapterBase:
     data: Any = None
     split: str = "train"
     condition: str = "tools"
+    mask_truncated: bool = True
     env_options: dict[str, Any] = {}
     stats: EpisodeStats | None = None
 
@@ -208,6 +209,7 @@ def adapter_factory(
     split: str = "train",
     stats: EpisodeStats | None = None,
     env: str = "galaxy",
+    mask_truncated: bool = True,
 ) -> type[_AdapterBase]:
     """A configured adapter class (TRL calls it with no arguments to make one instance per rollout).
 
@@ -218,6 +220,8 @@ def adapter_factory(
         split: The split rows come from (``train`` for GRPO).
         stats: Counters shared with the monitor (a new one if None).
         env: Which environment (``galaxy`` or ``spectrum``).
+        mask_truncated: Episodes cut off without an answer get no reward (None: TRL leaves them
+            out of the group baseline, advantage 0); False scores them with the env's return.
     """
     uses_tools = condition_spec(condition).uses_tools
     base = ToolAdapter if uses_tools else AnswerAdapter
@@ -228,6 +232,7 @@ def adapter_factory(
         "condition": condition,
         "env_options": dict(env_options),
         "stats": stats if stats is not None else EpisodeStats(),
+        "mask_truncated": bool(mask_truncated),
     }
     if uses_tools:  # the env's own tool set (its config may narrow or widen the default)
         probe = make_env(env, data, split, condition, **env_options)
@@ -257,8 +262,10 @@ def episode_reward(
     """TRL reward function: finish each episode in its env and return the env's episode return.
 
     ``None`` (unscorable, advantage 0) when the rollout was cut off while calling tools or the env
-    truncated it at ``max_turns``. Logs ``episode/*`` metrics through TRL's ``log_metric``
-    (``episode/on_target_rate`` over the episodes :func:`astroreason.targets.calls_on_target` can score).
+    truncated it at ``max_turns``, unless the adapter says ``mask_truncated = False`` (then the env's
+    return so far, ``truncation_reward`` included when the env truncated it). Logs ``episode/*``
+    metrics through TRL's ``log_metric`` (``episode/on_target_rate`` over the episodes
+    :func:`astroreason.targets.calls_on_target` can score).
     """
     rewards: list[float | None] = []
     n = len(completions)
@@ -280,7 +287,7 @@ def episode_reward(
             targets.append(hit)
         if cut_off:
             over += 1
-            rewards.append(None)
+            rewards.append(None if env.mask_truncated else float(info.get("return", 0.0)))
         else:
             answered += int(info.get("prediction", -1) >= 0)
             acc += int(bool(info.get("correct")))

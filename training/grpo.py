@@ -86,7 +86,13 @@ def build_trainer(
     opts = env_options(cfg)
     stats = EpisodeStats()
     adapter = adapter_factory(
-        source, cfg.condition, opts, split="train", stats=stats, env=cfg.env
+        source,
+        cfg.condition,
+        opts,
+        split="train",
+        stats=stats,
+        env=cfg.env,
+        mask_truncated=cfg.mask_truncated,
     )
     rows = grpo_rows(config_env(cfg, source, "train"))
     model, processor = load_model_and_processor(vllm_model_dir(cfg), pixel_limits(cfg))
@@ -132,7 +138,7 @@ def render_env_schemas(trainer: Any, schemas: list[dict[str, Any]] | None) -> No
 def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """Train with GRPO and save to ``cfg.grpo_dir``; returns a summary of the run."""
     from astroreason.training.leakage import audit_gate
-    from astroreason.training.monitor import TrainingMonitor, validate
+    from astroreason.training.monitor import TrainingMonitor, train_logged, validate
 
     source = open_config_source(cfg)
     leaks = audit_gate(cfg, source)
@@ -145,7 +151,7 @@ def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     )
     trainer, stats = build_trainer(cfg, monitor, source)
     t0 = time.perf_counter()
-    result = trainer.train()
+    result = train_logged(trainer, monitor, cfg, cfg.grpo_dir)
     save_final(trainer, cfg.grpo_dir)
     logged = [h for h in trainer.state.log_history if "reward" in h or "loss" in h]
     last = logged[-1] if logged else {}

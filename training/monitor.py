@@ -24,8 +24,9 @@ invalid-action rate, over-turn rate), and:
   draws ``STAGE_DIR/curves.png`` (:func:`astroreason.training.curves.plot_curves`);
 * stops cleanly (``should_save`` then ``should_training_stop``) past ``max_wall_s`` or
   ``max_generated_tokens``;
-* appends a section to ``OUTPUT_DIR/experiment_log.md`` (date, command, config, data hash and
-  split, git commit, final metrics, alarms, the curves picture) when the stage finishes.
+* keeps the stage run's entry in the experiment log (:mod:`astroreason.training.experiment_log`):
+  written at the start (command, config, data hash and split, git commit), updated at each
+  checkpoint and at the end (status, final metrics, alarms, the curves picture).
 
 The checks are pure functions of metric series, tested on planted failures.
 """
@@ -49,6 +50,7 @@ from transformers import TrainerCallback
 from astroreason.policies.transformers_local import TransformersPolicy
 from astroreason.training.config import TrainConfig
 from astroreason.training.curves import LOG_HISTORY, VAL_CURVE, curve_rows, plot_curves
+from astroreason.training.experiment_log import ExperimentLog, is_main_process
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,6 +256,8 @@ class TrainingMonitor(TrainerCallback):
         self.stopped_by: str | None = None
         self._seen: set[str] = set()
         self._t0 = time.perf_counter()
+        self.log: ExperimentLog | None = None
+        self.run_id: str | None = None
 
     # -- alarms ----------------------------------------------------------------------------
     def alarm(self, message: str, step: int = 0) -> None:
@@ -264,6 +268,8 @@ class TrainingMonitor(TrainerCallback):
         self._seen.add(key)
         line = f"[step {step}] {message}"
         self.alarms.append(line)
+        if not is_main_process():  # every process sees the same logs: one writer
+            return
         bar = "!" * 78
         print(f"\n{bar}\nALARM ({self.stage}) {line}\n{bar}\n", file=sys.stderr, flush=True)
         self.stage_dir.mkdir(parents=True, exist_ok=True)
@@ -351,12 +357,23 @@ class TrainingMonitor(TrainerCallback):
         tokens = getattr(self.stats, "completion_tokens", 0)
         if cfg.max_generated_tokens is not None and tokens > cfg.max_generated_tokens:
             why = f"{tokens} generated tokens over max_generated_tokens={cfg.max_generated_tokens}"
+        cost = self.cost(args)
+        if cfg.max_cost is not None and cost is not None and cost > cfg.max_cost:
+            why = f"cost {cost:.2f} over max_cost={cfg.max_cost:g}"
         if why and self.stopped_by is None:
             self.stopped_by = why
             print(f"[{self.stage}] budget guard: {why}; saving and stopping", file=sys.stderr)
             control.should_save = True
             control.should_training_stop = True
         return control
+
+    def cost(self, args: Any = None) -> float | None:
+        """Wall hours so far x devices x ``price_per_device_hour`` (None without a price)."""
+        price = self.cfg.price_per_device_hour
+        if price is None:
+            return None
+        devices = max(1, int(getattr(args, "world_size", 1) or 1))
+        return (time.perf_counter() - self._t0) / 3600.0 * devices * price
 
     def on_train_end(self, args, state, control, **kwargs):
         """Validate the final model (when ``val_episodes`` > 0); write the log history and curves."""
@@ -406,51 +423,112 @@ class TrainingMonitor(TrainerCallback):
         return self.curves
 
     # -- the experiment log ----------------------------------------------------------------
-    def finish(self, state: Any, summary: dict[str, Any]) -> Path:
-        """Append this stage's section to ``OUTPUT_DIR/experiment_log.md``; returns its path."""
+    def begin(self, resumed_from: str | None = None) -> None:
+        """Write this stage run's ``running`` entry into the experiment log (before any step)."""
         cfg = self.cfg
-        path = Path(cfg.output_dir) / "experiment_log.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = ExperimentLog(cfg.output_dir)
+        self.run_id = self.log.start(
+            stage=self.stage,
+            command=self.command,
+            git_commit=git_commit(),
+            data=str(cfg.data),
+            data_hash=data_hash(cfg.data),
+            split=split_summary(cfg),
+            leaks=self.leaks,
+            resumed_from=resumed_from,
+            config=dataclasses.asdict(cfg),
+        )
+
+    def _log_update(self, **fields: Any) -> None:
+        if self.run_id is None:
+            self.begin()
+        try:
+            self.log.update(self.run_id, **fields)
+        except OSError as e:  # a full disk must not end a training run
+            print(f"[{self.stage}] could not update the experiment log: {e}", file=sys.stderr)
+
+    def on_save(self, args, state, control, **kwargs):
+        """Record the checkpoint just written (step, folder) in the experiment log."""
+        step = state.global_step
+        self._log_update(
+            step=step,
+            checkpoint=str(Path(args.output_dir) / f"checkpoint-{step}"),
+            alarms=self.alarms,
+            val_history=self.val_history,
+        )
+
+    def crashed(self, status: str) -> None:
+        """Mark the entry ``crashed: ...`` or ``stopped by user`` (the exception goes on)."""
+        self._log_update(status=status[:300], alarms=self.alarms, val_history=self.val_history)
+
+    def finish(self, state: Any, summary: dict[str, Any]) -> Path:
+        """Close this stage run's entry (result, metrics, curves, alarms); returns the log's path."""
         last = {k: v for h in self.history for k, v in h.items() if _num(v)}
         metrics = {k: round(float(v), 5) for k, v in last.items() if k != "step"}
         if self.val_history:
             metrics["val_accuracy"] = self.val_history[-1][1]
         if self.curves is None or not self.curves.is_file():
             self.write_curves(state)
-        if self.curves is not None:
-            rel = self.curves.resolve().relative_to(path.parent.resolve()).as_posix()
-            curves = f"![{self.stage} learning curves]({rel}) (`{self.curves}`)"
-        else:
-            curves = "none (nothing logged)"
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        lines = [
-            f"## {now}: {self.stage}",
-            "",
-            f"- command: `{self.command}`",
-            f"- git commit: {git_commit()}",
-            f"- data: `{cfg.data}` sha256 {data_hash(cfg.data)}; {split_summary(cfg)}",
-            f"- result: {json.dumps(summary)}",
-            f"- stopped by budget guard: {self.stopped_by or 'no'}",
-            "- leakage audit: "
-            + ("no high-severity finding" if not self.leaks else "TRAINED WITH --allow-leaky"),
-            *[f"  - {x}" for x in self.leaks],
-            f"- final metrics: {json.dumps(metrics, sort_keys=True)}",
-            f"- validation (val split): {self.val_history or 'none'}",
-            f"- learning curves: {curves}",
-            "- alarms: " + ("none" if not self.alarms else ""),
-            *[f"  - {a}" for a in self.alarms],
-            "",
-            "<details><summary>config</summary>",
-            "",
-            "```json",
-            json.dumps(dataclasses.asdict(cfg), indent=2),
-            "```",
-            "</details>",
-            "",
-        ]
-        with open(path, "a") as f:
-            f.write("\n".join(lines) + "\n")
-        return path
+        status = f"stopped by budget: {self.stopped_by}" if self.stopped_by else "finished"
+        self._log_update(
+            status=status,
+            step=int(getattr(state, "global_step", 0)),
+            result=summary,
+            metrics=metrics,
+            stopped_by=self.stopped_by,
+            val_history=self.val_history,
+            curves=str(self.curves) if self.curves is not None else None,
+            alarms=self.alarms,
+        )
+        return self.log.md_path
+
+
+def train_logged(trainer: Any, monitor: TrainingMonitor, cfg: TrainConfig, stage_dir: Path) -> Any:
+    """``trainer.train()`` inside the experiment log: entry at start, status on crash or interrupt.
+
+    With ``cfg.resume`` training continues from the stage's last checkpoint (optimizer, scheduler,
+    RNG states and the data order's position: the trainer's own resume), and says so.
+    """
+    resume = resume_checkpoint(cfg, stage_dir)
+    monitor.begin(resumed_from=resume)
+    try:
+        return trainer.train(resume_from_checkpoint=resume)
+    except KeyboardInterrupt:
+        monitor.crashed("stopped by user")
+        raise
+    except BaseException as e:
+        monitor.crashed(f"crashed: {type(e).__name__}: {e}")
+        raise
+
+
+def last_complete_checkpoint(stage_dir: str | Path) -> str | None:
+    """The highest ``checkpoint-N`` holding a ``trainer_state.json``.
+
+    The trainer writes that file last, so a run killed while saving leaves a folder without it,
+    which is skipped.
+    """
+    found = []
+    for d in Path(stage_dir).glob("checkpoint-*"):
+        step = d.name.split("-")[-1]
+        if step.isdigit() and (d / "trainer_state.json").is_file():
+            found.append((int(step), str(d)))
+    return max(found)[1] if found else None
+
+
+def resume_checkpoint(cfg: TrainConfig, stage_dir: Path) -> str | None:
+    """The checkpoint to resume from (``cfg.resume``), announced on stderr; None to start afresh."""
+    last = last_complete_checkpoint(stage_dir)
+    if cfg.resume and last:
+        step = Path(last).name.split("-")[-1]
+        print(f"[{Path(stage_dir).name}] resuming from {last} (step {step})", file=sys.stderr)
+        return last
+    if cfg.resume:
+        print(f"[{Path(stage_dir).name}] --resume: no checkpoint in {stage_dir}; starting at step 0",
+              file=sys.stderr)
+    elif last:
+        print(f"[{Path(stage_dir).name}] {last} is from an earlier run; this run starts afresh "
+              "(--resume continues it)", file=sys.stderr)
+    return None
 
 
 def _main_process(state: Any) -> bool:

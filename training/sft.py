@@ -196,12 +196,20 @@ def lora_config(cfg: TrainConfig):
 
 
 def save_final(trainer, out_dir) -> None:
-    """Save a plain checkpoint (LoRA merged) with the processor, loadable by transformers and vLLM."""
+    """Save a plain checkpoint with the processor, loadable by transformers and vLLM.
+
+    Full weights go through ``trainer.save_model`` (it gathers ZeRO-3 and FSDP shards, and only
+    the main process writes); a LoRA adapter is merged into its base first (unsharded runs).
+    """
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.save_pretrained(out_dir)
-    trainer.processing_class.save_pretrained(out_dir)
+        if trainer.is_world_process_zero():
+            model.merge_and_unload().save_pretrained(out_dir)
+    else:
+        trainer.save_model(str(out_dir))
+    if trainer.is_world_process_zero():
+        trainer.processing_class.save_pretrained(out_dir)
+    trainer.accelerator.wait_for_everyone()
 
 
 def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
@@ -213,7 +221,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     from trl import SFTTrainer
 
     from astroreason.training.leakage import audit_gate
-    from astroreason.training.monitor import TrainingMonitor
+    from astroreason.training.monitor import TrainingMonitor, train_logged
 
     source = open_config_source(cfg)
     leaks = audit_gate(cfg, source)
@@ -233,7 +241,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
         callbacks=[monitor],
     )
     t0 = time.perf_counter()
-    result = trainer.train()
+    result = train_logged(trainer, monitor, cfg, cfg.sft_dir)
     save_final(trainer, cfg.sft_dir)
     summary = {
         "stage": "sft",

@@ -579,12 +579,15 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
-def _train(stage: str, config: str, overrides: list[str] | None, allow_leaky: bool) -> None:
+def _train(
+    stage: str, config: str, overrides: list[str] | None, allow_leaky: bool, resume: bool
+) -> None:
     import shlex
 
     from astroreason.training.config import ensure_tiny_assets, load_config
 
     overrides = list(overrides or []) + (["allow_leaky=true"] if allow_leaky else [])
+    overrides += ["resume=true"] if resume else []
     cfg = load_config(config, overrides)
     ensure_tiny_assets(cfg)
     words = ["astroreason", "train", stage, "--config", config]
@@ -603,6 +606,14 @@ def _train(stage: str, config: str, overrides: list[str] | None, allow_leaky: bo
 
 _CONFIG_HELP = "A config name in training/configs (tiny-cpu, qwen3-vl-2b-1gpu, ...) or a .py path."
 _SET_HELP = "Override a config field, key=value (repeatable)."
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue from the stage's last checkpoint (optimizer, scheduler, RNG states and "
+        "data order); without one, start at step 0.",
+    ),
+]
 AllowLeakyOpt = Annotated[
     bool,
     typer.Option(
@@ -618,9 +629,10 @@ def train_sft(
     config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
     allow_leaky: AllowLeakyOpt = False,
+    resume: ResumeOpt = False,
 ) -> None:
     """Supervised warm start on oracle tool-use conversations from the environment."""
-    _train("sft", config, set_, allow_leaky)
+    _train("sft", config, set_, allow_leaky, resume)
 
 
 @train_app.command("grpo")
@@ -628,9 +640,10 @@ def train_grpo(
     config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
     allow_leaky: AllowLeakyOpt = False,
+    resume: ResumeOpt = False,
 ) -> None:
     """Multi-turn GRPO with the environment's tools (starts from OUTPUT_DIR/sft when present)."""
-    _train("grpo", config, set_, allow_leaky)
+    _train("grpo", config, set_, allow_leaky, resume)
 
 
 def prose(doc: str) -> str:
