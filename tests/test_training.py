@@ -557,6 +557,26 @@ def test_monitor_writes_alarms_and_stops_on_budget(tmp_path, capsys):
     assert (
         "max_generated_tokens" in section and "above the ceiling" in section and "sha256" in section
     )
+    assert "| grpo-1 | stopped by budget: 101 generated tokens" in section
+
+    # the cost guard: wall hours x devices x price per device-hour
+    import types
+
+    priced = TrainConfig(
+        output_dir=str(tmp_path / "c"), price_per_device_hour=3.6, max_cost=0.01, report_to="none"
+    )
+    mon, control = TrainingMonitor(priced, "grpo", command="x"), TrainerControl()
+    args = types.SimpleNamespace(world_size=4)
+    mon._t0 -= 1.0  # one second on 4 devices at 3.6 an hour: 0.004
+    mon.on_step_end(args, state, control)
+    assert not control.should_training_stop and 0.004 <= mon.cost(args) < 0.006
+    mon._t0 -= 2.0  # three seconds: 0.012 > 0.01
+    mon.on_step_end(args, state, control)
+    assert control.should_training_stop and mon.stopped_by.startswith("cost 0.01")
+    from astroreason.training import config as config_module
+
+    with pytest.raises(ConfigError, match="price_per_device_hour"):
+        config_module.check_config(TrainConfig(max_cost=5.0))
 
 
 def test_training_refuses_leaky_data_unless_allowed(tmp_path, tiny_model_dir, capsys):
