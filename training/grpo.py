@@ -168,5 +168,7 @@ def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - t0, 1),
         "checkpoint": str(cfg.grpo_dir),
     }
+    if monitor.stopped_by:
+        summary["stopped_by"] = monitor.stopped_by
     monitor.finish(trainer.state, summary)
     return summary

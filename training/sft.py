@@ -251,5 +251,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
         "checkpoint": str(cfg.sft_dir),
         "episodes": len(dataset),
     }
+    if monitor.stopped_by:
+        summary["stopped_by"] = monitor.stopped_by
     monitor.finish(trainer.state, summary)
     return summary

@@ -646,6 +646,57 @@ def train_grpo(
     _train("grpo", config, set_, allow_leaky, resume)
 
 
+@app.command("sweep")
+def sweep(
+    grid: Annotated[
+        list[str], typer.Option(help="A config field and its values, key=v1,v2 (repeatable).")
+    ],
+    config: Annotated[str, typer.Option(help=_CONFIG_HELP)] = "tiny-cpu",
+    out: Annotated[Path, typer.Option(help="Sweep folder: one run folder per point.")] = Path(
+        "runs/sweep"
+    ),
+    stage: Annotated[
+        list[str] | None, typer.Option(help="sft and/or grpo (repeatable; default both).")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
+    max_wall_s: Annotated[
+        float | None, typer.Option(help="Wall-time budget of the whole sweep in seconds.")
+    ] = None,
+    allow_leaky: AllowLeakyOpt = False,
+) -> None:
+    """Train one run per grid point (resumable, one budget), then tabulate and plot val metrics.
+
+    Points whose stages finished are skipped on a rerun; interrupted ones resume from their last
+    checkpoint. Writes OUT/sweep.md, OUT/sweep.json and OUT/sweep.png.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from astroreason.training.sweep import METRICS, STAGES, point_name, run_sweep
+
+    results = run_sweep(
+        config,
+        grid,
+        out,
+        stages=tuple(stage or STAGES),
+        overrides=tuple(set_ or ()),
+        max_wall_s=max_wall_s,
+        allow_leaky=allow_leaky,
+    )
+    table = Table(title=f"sweep of {config} in {out} (last validation per point)")
+    for col in ("point", "status", *METRICS):
+        table.add_column(col)
+    for r in results:
+        vals = [r.val.get(m) for m in METRICS]
+        table.add_row(
+            point_name(r.point),
+            r.status,
+            *("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in vals),
+        )
+    Console().print(table)
+    typer.echo(f"{out}/sweep.md, {out}/sweep.png")
+
+
 def prose(doc: str) -> str:
     """A docstring as help text: each paragraph's lines joined, so the terminal wraps it as prose.
 
