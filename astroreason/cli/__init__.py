@@ -601,7 +601,10 @@ def _train(
         from astroreason.training.grpo import run_grpo
 
         summary = run_grpo(cfg, command=command)
-    typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
+    from astroreason.training.experiment_log import is_main_process
+
+    if is_main_process():  # torchrun/accelerate: every process returns the same summary
+        typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
 _CONFIG_HELP = "A config name in training/configs (tiny-cpu, qwen3-vl-2b-1gpu, ...) or a .py path."
