@@ -29,7 +29,10 @@ def _check_task(out, task, stages=("sft", "grpo")):
         for stage in stages:
             assert (run / stage / "config.json").is_file()
         logs[run] = log = (run / "experiment_log.md").read_text()
-        assert log.count(f"astroreason demo ({task.name}, arm {arm}") == len(stages), log
+        # one section per stage (the table at the top names each run too)
+        sections = log.count(f"- command: `astroreason demo ({task.name}, arm {arm}")
+        assert sections == len(stages), log
+        assert log.count(f"| `astroreason demo ({task.name}, arm {arm}") == len(stages), log
     folder = out / task.eval_dir
     metrics = json.loads((folder / "metrics.json").read_text())
     conds = metrics["conditions"]
