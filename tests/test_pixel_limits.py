@@ -133,3 +133,13 @@ def test_limits_reach_vllm_and_checkpoints(tmp_path, tiny_model_dir):
     assert folder_with_limits(linked, limits, tmp_path / "other") == linked  # already right
     with pytest.raises(Exception, match="not a local model folder"):
         folder_with_limits(tmp_path, limits, tmp_path / "x")
+
+
+def test_a_hub_id_is_looked_up_in_the_local_cache_only(monkeypatch, tmp_path):
+    from astroreason.errors import ConfigError
+    from astroreason.models.pixels import local_folder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="neither a local folder nor in the Hugging Face cache"):
+        local_folder("astroreason-tests/no-such-model")
+    assert local_folder(tmp_path) == str(tmp_path)

@@ -170,7 +170,7 @@ class AuditReport:
             "seconds": round(self.seconds, 3),
             "findings": [f.to_dict() for f in self.findings],
         }
-        return json.dumps(doc, indent=1, default=_jsonable)
+        return json.dumps(doc, indent=1, default=jsonable)
 
 
 def audit_source(
@@ -682,7 +682,7 @@ def cached_audit(
             except (KeyError, TypeError, ValueError):
                 continue
     report = audit_source(source, max_rows=max_rows, progress=progress)
-    text = json.dumps({"key": key, "report": json.loads(report.to_json())}, default=_jsonable)
+    text = json.dumps({"key": key, "report": json.loads(report.to_json())}, default=jsonable)
     for cand in places:
         try:
             cand.parent.mkdir(parents=True, exist_ok=True)
@@ -750,7 +750,8 @@ def _numeric_if_possible(values: np.ndarray) -> np.ndarray:
         return values
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

@@ -42,53 +42,13 @@ class ImageFolderSource(SampleSource):
     def __init__(self, path: str | os.PathLike):
         root = Path(path)
         self.path = str(root)
-        if not root.exists():
-            raise DataError(root, "no such folder")
-        if not root.is_dir():
-            raise DataError(root, "is a file, expected a folder of class_name/image files")
-        entries = [e for e in root.iterdir() if not e.name.startswith(".")]
-        if not entries:
-            raise DataError(root, "empty folder: expected class_name/image files")
-        dirs = sorted(e.name for e in entries if e.is_dir())
-        if not dirs:
-            raise DataError(
-                root, "no class subfolders: expected class_name/image files (e.g. Merging/001.png)"
-            )
-        classes_file = root / CLASSES_FILE
-        if classes_file.is_file():
-            names = [ln.strip() for ln in classes_file.read_text().splitlines() if ln.strip()]
-            if not names:
-                raise DataError(classes_file, "lists no class names")
-            if len(set(names)) != len(names):
-                dup = next(n for n in names if names.count(n) > 1)
-                raise DataError(classes_file, f"class {dup!r} listed twice")
-            missing = [n for n in names if n not in dirs]
-            if missing:
-                raise DataError(classes_file, f"class {missing[0]!r} has no subfolder in {root}")
-            extra = [d for d in dirs if d not in names]
-            if extra:
-                raise DataError(classes_file, f"subfolder {extra[0]!r} is not listed")
-        else:
-            names = dirs
-        self.class_names = tuple(names)
-
-        files: list[Path] = []
-        labels: list[int] = []
-        for k, name in enumerate(names):
-            found = sorted(
-                f
-                for f in (root / name).iterdir()
-                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
-            )
-            if not found:
-                raise DataError(
-                    root / name, f"class folder has no images ({', '.join(IMAGE_SUFFIXES)})"
-                )
-            files += found
-            labels += [k] * len(found)
+        self.class_names, self._files, self._labels = list_class_files(
+            root,
+            lambda name: name.lower().endswith(IMAGE_SUFFIXES),
+            "images (" + ", ".join(IMAGE_SUFFIXES) + ")",
+            example="Merging/001.png",
+        )
         self._root = root
-        self._files = files
-        self._labels = np.asarray(labels, dtype=np.int64)
 
     def __len__(self) -> int:
         """Number of image files."""
@@ -137,3 +97,54 @@ def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
     if mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im, dtype=np.uint8).copy()
+
+
+def list_class_files(
+    root: Path, accept, what: str, example: str = ""
+) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
+    """Class names, files (sorted per class) and labels of a ``root/class_name/file`` folder.
+
+    Shared by the image and FITS folder readers. ``accept(name)`` picks the files; ``what`` names
+    them in errors (``example``, e.g. ``Merging/001.png``, is added to the no-subfolder one).
+    Hidden entries are ignored; ``root/classes.txt`` (one name a line) sets the class order.
+    """
+    if not root.exists():
+        raise DataError(root, "no such folder")
+    if not root.is_dir():
+        raise DataError(root, f"is a file, expected a folder of class_name/ {what}")
+    entries = [e for e in root.iterdir() if not e.name.startswith(".")]
+    if not entries:
+        raise DataError(root, f"empty folder: expected class_name/ {what}")
+    dirs = sorted(e.name for e in entries if e.is_dir())
+    if not dirs:
+        eg = f" (e.g. {example})" if example else ""
+        raise DataError(root, f"no class subfolders: expected class_name/ {what}{eg}")
+    classes_file = root / CLASSES_FILE
+    names = dirs
+    if classes_file.is_file():
+        names = [ln.strip() for ln in classes_file.read_text().splitlines() if ln.strip()]
+        if not names:
+            raise DataError(classes_file, "lists no class names")
+        if len(set(names)) != len(names):
+            raise DataError(
+                classes_file, f"class {next(n for n in names if names.count(n) > 1)!r} listed twice"
+            )
+        missing = [n for n in names if n not in dirs]
+        if missing:
+            raise DataError(classes_file, f"class {missing[0]!r} has no subfolder in {root}")
+        extra = [d for d in dirs if d not in names]
+        if extra:
+            raise DataError(classes_file, f"subfolder {extra[0]!r} is not listed")
+    files: list[Path] = []
+    labels: list[int] = []
+    for k, name in enumerate(names):
+        found = sorted(
+            f
+            for f in (root / name).iterdir()
+            if f.is_file() and not f.name.startswith(".") and accept(f.name)
+        )
+        if not found:
+            raise DataError(root / name, f"class folder has no {what}")
+        files += found
+        labels += [k] * len(found)
+    return tuple(names), files, np.asarray(labels, dtype=np.int64)

@@ -126,15 +126,18 @@ def local_folder(model: str | os.PathLike) -> str:
     """
     if Path(model).is_dir():
         return str(model)
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import try_to_load_from_cache
 
-    try:
-        return snapshot_download(str(model), local_files_only=True)
-    except Exception:  # noqa: BLE001 - hub errors differ by version; the message says what to do
+    try:  # a lookup in the local cache only: no network call is made
+        hit = try_to_load_from_cache(str(model), "config.json")
+    except ValueError:  # not a valid repo id
+        hit = None
+    if not isinstance(hit, str):
         raise ConfigError(
             f"model: {str(model)!r} is neither a local folder nor in the Hugging Face cache "
             "(download it once, e.g. `hf download ID`; runs here fetch nothing)"
-        ) from None
+        )
+    return str(Path(hit).parent)
 
 
 def folder_with_limits(
