@@ -68,21 +68,25 @@ def synth_spectra(
 
 
 @data_app.command("info")
-def data_info(path: Annotated[Path, typer.Argument(help="A data file or folder.")]) -> None:
-    """Show what a data file holds: reader, size, classes and counts."""
-    from rich.console import Console
-    from rich.table import Table
+def data_info(
+    path: Annotated[Path, typer.Argument(help="A data file or folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    sample: Annotated[int, typer.Option(help="Rows read (seeded) for sizes and values.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and of the audit.")] = 0,
+) -> None:
+    """Show what to know before a run: rows, classes, sizes, values, bands and leaking columns.
 
-    from astroreason.data import open_source
+    Rows, classes and counts, image size (or spectrum length and wavelength range), pixel value
+    range and dtype from a seeded sample, bands, the metadata columns and which of them (and whether
+    the row order) could leak the label, from the leakage audit without pixel hashing.
+    """
+    from astroreason.data.info import describe, print_info
 
-    src = open_source(path)
-    table = Table(title=f"{src.path}  ({type(src).__name__}, {len(src)} samples)")
-    table.add_column("label")
-    table.add_column("class")
-    table.add_column("count", justify="right")
-    for i, (name, c) in enumerate(zip(src.class_names, src.class_counts(), strict=True)):
-        table.add_row(str(i), name, str(int(c)))
-    Console().print(table)
+    info = describe(path, sample_rows=sample, seed=seed)
+    if as_json:
+        typer.echo(info.to_json())
+    else:
+        print_info(info)
 
 
 @data_app.command("boxes")

@@ -18,7 +18,8 @@ ln(r/r_in)/tan p)))^k`` in the disk plane (pitch 9-15 deg tight, 25-36 loose, 12
 arms starting at the bar's ends); knots, tidal tails and dust lanes are drawn with numpy. Components
 carry g/r/z colours (red bulges and bars, bluer disks, blue arms and knots); the bands are convolved
 with one Moffat PSF by FFT (GalSim's own FFT of a concentrated Sersic is ~30 ms), placed in the field,
-given sky, read and source shot noise, and mapped z/r/g -> RGB by a fixed asinh stretch. Surface
+given sky, read and source shot noise, and mapped z/r/g -> RGB by the fixed asinh stretch of
+:func:`astroreason.data.stretch.asinh_rgb` (the one real FITS cutouts get). Surface
 brightness is in units of the background noise; the main component is ~1-1.6 sigma at the target
 radius, and ``bbox`` is the extent of the noise-free model above ``bbox_threshold`` (0.5 sigma), the
 union of both galaxies and the tails for mergers.
@@ -42,6 +43,7 @@ import h5py
 import numpy as np
 
 from astroreason.data.classes import GALAXY10_DECALS
+from astroreason.data.stretch import STRETCH_MAX, STRETCH_SOFTENING, asinh_rgb
 from astroreason.errors import ConfigError
 
 DISTURBED, MERGING, ROUND, IN_BETWEEN, CIGAR = 0, 1, 2, 3, 4
@@ -102,9 +104,9 @@ class GalaxySynthConfig:
     """Electrons per count: the galaxy's own shot noise."""
     bbox_threshold: float = 0.5
     """The box encloses the noise-free model above this many noise sigmas (mean of the bands)."""
-    stretch_softening: float = 1.5
+    stretch_softening: float = STRETCH_SOFTENING
     """Asinh softening in noise sigmas: linear below, logarithmic above."""
-    stretch_max: float = 800.0
+    stretch_max: float = STRETCH_MAX
     """Value in noise sigmas that maps to 255."""
     pxscale: float = 0.262
     """Pixel scale in arcsec stored in ``pxscale`` (constant, as in most of the real file)."""
@@ -536,12 +538,7 @@ def render_galaxy(
     # Inside the stamp the galaxy adds its signal and its shot noise (variance counts / gain).
     sd = np.sqrt(sky_sd**2 + np.maximum(m * sigma0, 0.0) / cfg.gain) / sky_sd
     noisy[:, fy0:fy1, fx0:fx1] = m + noisy[:, fy0:fy1, fx0:fx1] * sd
-    s = cfg.stretch_softening
-    img = np.arcsinh(noisy[::-1] * np.float32(1 / s))  # z, r, g -> R, G, B
-    img *= np.float32(255.0 / math.asinh(cfg.stretch_max / s))
-    img += np.float32(0.5)
-    np.clip(img, 0, 255, out=img)
-    image = img.astype(np.uint8).transpose(1, 2, 0)
+    image = asinh_rgb(noisy, cfg.stretch_softening, cfg.stretch_max)  # z, r, g -> R, G, B
     bbox = (
         float(max(bx0 + ox, 0)),
         float(max(by0 + oy, 0)),
@@ -550,7 +547,7 @@ def render_galaxy(
     )
     meta = {"bbox": bbox, "centre": (x + ox, y + oy), "psf_fwhm": fwhm, "class_id": int(class_id)}
     meta.update(info)
-    return np.ascontiguousarray(image), meta
+    return image, meta
 
 
 # ----------------------------------------------------------------------------- the file
