@@ -33,8 +33,10 @@ class RolloutConfig:
     """What to run.
 
     Attributes:
-        episodes: Episodes in all (None: every row of the split, ``samples_per_row`` times).
-        samples_per_row: Episodes per row (different sampling seeds).
+        episodes: Rows to run, the split's first ``episodes`` (None: every row); each runs
+            ``samples_per_row`` times, so the run holds ``episodes * samples_per_row`` episodes.
+        samples_per_row: Episodes per row (sample 0, 1, ...: different seeds of the reset and
+            of the policy, which sees the sample in ``info["episode"]``).
         concurrency: Episodes in flight at once.
         seed: Base seed of the environments' resets.
         progress: Show a progress bar.
@@ -68,8 +70,8 @@ class RolloutSummary:
 
 def plan_episodes(n_rows: int, cfg: RolloutConfig) -> list[tuple[int, int]]:
     """(index in split, sample number) pairs in run order: every row once, then again."""
-    plan = [(i, k) for k in range(cfg.samples_per_row) for i in range(n_rows)]
-    return plan if cfg.episodes is None else plan[: cfg.episodes]
+    rows = n_rows if cfg.episodes is None else min(n_rows, cfg.episodes)
+    return [(i, k) for k in range(cfg.samples_per_row) for i in range(rows)]
 
 
 def run_rollouts(
@@ -217,7 +219,7 @@ async def _episode(
     ep_id = episode_id(u.cfg.condition, u.split, row_id, k)
     ep_seed = zlib.crc32(ep_id.encode()) ^ seed
     t0 = time.perf_counter()
-    obs, info = env.reset(seed=ep_seed, options={"index": index})
+    obs, info = env.reset(seed=ep_seed, options={"index": index, "sample": k})
     replies, latencies, finish = [], [], []
     prompt_tokens = completion_tokens = 0
     env_s = time.perf_counter() - t0

@@ -83,6 +83,7 @@ class EpisodeRef(TypedDict):
     split: str
     index: int
     row_id: int
+    sample: int  # which draw of the row (``--samples``), 0 for the first
 
 
 EpisodeInfo = TypedDict(

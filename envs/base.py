@@ -188,6 +188,8 @@ class ToolEnv(gym.Env):
         Options:
             index: Position in the split (default: drawn with the env's RNG).
             row_id: Row of the source (must belong to the split); wins over ``index``.
+            sample: Which draw of this row the episode is (``--samples``; default 0), shown to
+                the policy in ``info["episode"]`` so that each draw samples differently.
         """
         super().reset(seed=seed)
         options = options or {}
@@ -201,6 +203,7 @@ class ToolEnv(gym.Env):
         else:
             index = int(self.np_random.integers(len(self.rows)))
         self._index = index
+        self._draw = int(options.get("sample", 0))
         self._sample = self.source[int(self.rows[index])]
         self._turn = 0
         self._invalid = 0
@@ -381,7 +384,12 @@ class ToolEnv(gym.Env):
             "prediction": -1 if self._prediction is None else self._prediction,
             "correct": bool(done and grade(self._prediction, s.label) > 0),
             "return": self._return,
-            "episode": {"split": self.split, "index": self._index, "row_id": s.row_id},
+            "episode": {
+                "split": self.split,
+                "index": self._index,
+                "row_id": s.row_id,
+                "sample": self._draw,
+            },
             "ground_truth": self._ground_truth(s),
         }
 

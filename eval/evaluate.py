@@ -8,7 +8,9 @@
 * ``RUN_DIR/traces.html``: the trace viewer (:mod:`astroreason.eval.viewer`).
 
 Every condition runs the same rows of the same split with the same samples, so conditions can be
-compared episode by episode.
+compared episode by episode. With ``samples`` = k > 1 each row runs k times per condition (sample
+0, 1, ...: different seeds), metrics.json gains avg@k and pass@k, and paired tests use each item's
+first sample (see :mod:`astroreason.eval.metrics`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from astroreason.eval.metrics import (
     METRICS_FILE,
     compute_metrics,
     headline_rows,
+    sample_rows,
     solved_only_with_tools,
 )
 from astroreason.eval.skeptic import Check, print_checks, run_checks
@@ -43,7 +46,8 @@ class EvalConfig:
 
     Attributes:
         conditions: Conditions to run, in report order (see :mod:`astroreason.conditions`).
-        episodes: Episodes per condition (None: the whole split once).
+        episodes: Test items (rows) per condition (None: the whole split).
+        samples: Episodes per item and condition (k of avg@k and pass@k; different seeds).
         concurrency: Episodes in flight at once.
         seed: Seed of the environments' resets and of the bootstrap.
         human_ceiling: Accuracy above which a result is an alarm (skeptic check).
@@ -54,6 +58,7 @@ class EvalConfig:
 
     conditions: tuple[str, ...] = CONDITIONS
     episodes: int | None = None
+    samples: int = 1
     concurrency: int = 8
     seed: int = 0
     human_ceiling: float = 0.90
@@ -68,6 +73,8 @@ class EvalConfig:
             check_condition(c)
         if len(set(self.conditions)) != len(self.conditions):
             raise ConfigError(f"conditions: repeated in {','.join(self.conditions)}")
+        if self.samples < 1:
+            raise ConfigError(f"samples: must be at least 1, got {self.samples}")
         if not 0 < self.human_ceiling <= 1:
             raise ConfigError(f"human_ceiling: must be in (0, 1], got {self.human_ceiling}")
 
@@ -171,7 +178,11 @@ def run_conditions(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rcfg = RolloutConfig(
-        episodes=cfg.episodes, concurrency=cfg.concurrency, seed=cfg.seed, progress=cfg.progress
+        episodes=cfg.episodes,
+        samples_per_row=cfg.samples,
+        concurrency=cfg.concurrency,
+        seed=cfg.seed,
+        progress=cfg.progress,
     )
     for cond in cfg.conditions:
         run_rollouts(make_env_factory(cond), make_policy(), run_dir / cond, rcfg, run_meta=run_meta)
@@ -272,21 +283,22 @@ def _common_model(conds: dict[str, Any], run_meta: dict[str, Any] | None) -> str
 def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
     """Write metrics.json (NaN becomes null, so the file is strict JSON)."""
     path = Path(run_dir) / METRICS_FILE
-    path.write_text(json.dumps(_clean(metrics), indent=1) + "\n")
+    path.write_text(json.dumps(json_ready(metrics), indent=1) + "\n")
     return path
 
 
-def _clean(o: Any) -> Any:
+def json_ready(o: Any) -> Any:
+    """``o`` as strict JSON values: NaN and infinities as None, numpy scalars as Python ones."""
     if isinstance(o, float) and not math.isfinite(o):
         return None
     if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
+        return {str(k): json_ready(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
+        return [json_ready(v) for v in o]
     if isinstance(o, np.generic):
-        return _clean(o.item())
+        return json_ready(o.item())
     if isinstance(o, Check):
-        return _clean(o.to_dict())
+        return json_ready(o.to_dict())
     return o
 
 
@@ -303,8 +315,17 @@ def print_headline(metrics: dict[str, Any], console=None) -> None:
     for row in headline_rows(metrics):
         table.add_row(*row)
     console.print(table)
+    samples = sample_rows(metrics)
+    if samples:
+        t1 = Table(title="k samples per item: avg@k and unbiased pass@k")
+        for col in samples[0]:
+            t1.add_column(col, justify="left" if col == "condition" else "right")
+        for row in samples[1]:
+            t1.add_row(*row)
+        console.print(t1)
     if metrics["comparisons"]:
-        t2 = Table(title="paired comparisons (same episodes; exact McNemar)")
+        each = "; first sample of each item" if samples else ""
+        t2 = Table(title=f"paired comparisons (same episodes{each}; exact McNemar)")
         for col in ("a vs b", "pairs", "a - b [95% CI]", "only a right", "only b right", "p"):
             t2.add_column(col, justify="right")
         for c in metrics["comparisons"]:

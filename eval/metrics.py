@@ -14,7 +14,13 @@ Conventions:
 * the majority baseline is the share of the majority class among the TRAIN split's labels (passed in),
   the random baseline is 1/K;
 * paired comparisons use the same episodes in both conditions, matched on (split, row_id, sample);
-  the p-value is the exact (binomial) McNemar test on the discordant pairs, two-sided.
+  the p-value is the exact (binomial) McNemar test on the discordant pairs, two-sided;
+* with k samples per item (``--samples k``: the same row run k times, seeds differing), an item is
+  (split, row_id): ``accuracy`` is over every episode, its interval bootstraps items (each item's
+  share of right samples), ``avg_at_k`` is the mean over items of that share, ``pass_at_k`` the
+  unbiased estimator of Chen et al. 2021 (:func:`pass_at_k`), and paired tests, the blind test and
+  "solved only with tools" use each item's first sample (sample 0; :data:`PAIRING`), so that one
+  item is one pair and a k-sample run pairs with a one-sample run.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ METRICS_FILE = "metrics.json"
 """An evaluation run's metrics, in ``RUN_DIR`` (written by ``evaluate``, read by the reports)."""
 
 NO_ANSWER = "no answer"
+
+PAIRING = "first sample"
+"""How items with several samples are paired (module docstring): each item's sample 0."""
 
 
 # --------------------------------------------------------------------------- basic statistics
@@ -144,12 +153,14 @@ def condition_metrics(
     k = len(names)
     n = len(recs)
     correct = np.array([bool(r["correct"]) for r in recs], dtype=np.float64)
+    items = item_groups(recs)
+    shares = np.array([np.mean(g) for g in items.values()], dtype=np.float64)
     out: dict[str, Any] = {
         "n": n,
         "model": (recs[0].get("model") or recs[0].get("policy")) if recs else None,
         "class_names": names,
         "accuracy": float(correct.mean()) if n else float("nan"),
-        "accuracy_ci": list(bootstrap_mean_ci(correct, n_boot=n_boot, seed=seed)),
+        "accuracy_ci": list(bootstrap_mean_ci(shares, n_boot=n_boot, seed=seed)),
         "majority_baseline": None if majority_share is None else float(majority_share),
         "random_baseline": 1.0 / k if k else float("nan"),
     }
@@ -184,7 +195,86 @@ def condition_metrics(
         slot = examples.setdefault(r["class_name"], {})
         slot.setdefault("right" if r["correct"] else "wrong", r["id"])
     out["examples"] = {c: examples[c] for c in names if c in examples}
+    out.update(sample_metrics(items))
     return out
+
+
+# --------------------------------------------------------------------------- k samples per item
+
+
+def item_key(record: TraceRecord) -> tuple[str, int]:
+    """The item an episode is a sample of: (split, row)."""
+    return (str(record["split"]), int(record["row_id"]))
+
+
+def item_groups(records: Iterable[TraceRecord]) -> dict[tuple[str, int], list[bool]]:
+    """Item -> whether each of its samples was right, items in first-seen order."""
+    out: dict[tuple[str, int], list[bool]] = {}
+    for r in records:
+        out.setdefault(item_key(r), []).append(bool(r["correct"]))
+    return out
+
+
+def first_samples(records: Iterable[TraceRecord]) -> list[TraceRecord]:
+    """One episode per item for paired tests (:data:`PAIRING`): sample 0 of each row."""
+    return [r for r in records if int(r.get("sample", 0)) == 0]
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one item with ``c`` right of ``n`` samples: 1 - C(n-c, k) / C(n, k).
+
+    The chance that ``k`` samples drawn without replacement from the ``n`` hold a right one
+    (Chen et al. 2021, "Evaluating Large Language Models Trained on Code"); needs 1 <= k <= n.
+    """
+    n, c, k = int(n), int(c), int(k)
+    if not 1 <= k <= n or not 0 <= c <= n:
+        raise ValueError(f"pass@k needs 1 <= k <= n and 0 <= c <= n, got n={n}, c={c}, k={k}")
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def k_values(k: int) -> list[int]:
+    """The k' reported for k samples per item: 1, the powers of two below k, and k."""
+    return sorted({1, int(k)} | {2**j for j in range(int(k).bit_length()) if 2**j <= k})
+
+
+def sample_metrics(items: dict[tuple[str, int], list[bool]]) -> dict[str, Any]:
+    """``samples`` (most samples of an item: k), ``items``, ``avg_at_k`` and ``pass_at_k``.
+
+    ``pass_at_k`` maps each k' of :func:`k_values` to the mean of :func:`pass_at_k` over the items
+    with at least k' samples (all of them once a run is complete).
+    """
+    k = max((len(g) for g in items.values()), default=0)
+    passes = {}
+    for kk in k_values(k) if k else []:
+        vals = [pass_at_k(len(g), sum(g), kk) for g in items.values() if len(g) >= kk]
+        passes[str(kk)] = _mean(vals)
+    return {
+        "samples": k,
+        "items": len(items),
+        "avg_at_k": _mean([float(np.mean(g)) for g in items.values()]),
+        "pass_at_k": passes,
+    }
+
+
+def sample_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """The avg@k and pass@k table (header, rows) when some condition has k > 1 samples, else None."""
+    conds = metrics["conditions"]
+    k = max((int(m.get("samples", 1)) for m in conds.values()), default=1)
+    if k <= 1:
+        return None
+    ks = k_values(k)
+    header = ["condition", "items", "samples", "avg@k", *(f"pass@{kk}" for kk in ks)]
+    rows = [
+        [
+            c,
+            str(m.get("items", "-")),
+            str(m.get("samples", "-")),
+            fmt_pct(m.get("avg_at_k")),
+            *(fmt_pct((m.get("pass_at_k") or {}).get(str(kk))) for kk in ks),
+        ]
+        for c, m in conds.items()
+    ]
+    return header, rows
 
 
 # --------------------------------------------------------------------------- paired
@@ -204,14 +294,18 @@ def paired_comparison(
 ) -> dict[str, Any]:
     """Compare two conditions on the episodes both ran (see the module docstring).
 
+    With several samples per item only each item's first sample is paired (:data:`PAIRING`).
+
     Returns:
         ``n_pairs``, ``accuracy_a``, ``accuracy_b``, ``difference`` (a - b), ``difference_ci``
         (bootstrap over pairs), ``a_only`` (pairs where only a is right), ``b_only`` (only b right),
         ``p_value`` (exact McNemar, two-sided).
     """
-    kb = {pair_key(r): bool(r["correct"]) for r in b}
+    kb = {pair_key(r): bool(r["correct"]) for r in first_samples(b)}
     pairs = sorted(
-        (pair_key(r), bool(r["correct"]), kb[pair_key(r)]) for r in a if pair_key(r) in kb
+        (pair_key(r), bool(r["correct"]), kb[pair_key(r)])
+        for r in first_samples(a)
+        if pair_key(r) in kb
     )
     ca = np.array([p[1] for p in pairs], dtype=np.float64)
     cb = np.array([p[2] for p in pairs], dtype=np.float64)
@@ -240,7 +334,8 @@ def solved_only_with_tools(
 ) -> dict[str, Any] | None:
     """Items the method gets right and every no-tool and placebo condition gets wrong.
 
-    Counted on the items every one of those conditions ran (``pair_key``); the controls are the
+    Counted on the items every one of those conditions ran (``pair_key``, first samples); the
+    controls are the
     arms that see the image without real tools (``CONTROL_CONDITIONS``: no-tools, matched pixels,
     the placebos) present in ``by_condition``. ``missed_only_with_tools`` counts the reverse: the
     method wrong where every control is right. None without the method or any control.
@@ -251,8 +346,11 @@ def solved_only_with_tools(
     controls = [c for c in by_condition if c in CONTROL_CONDITIONS]
     if method is None or not controls:
         return None
-    right = {c: {pair_key(r): bool(r["correct"]) for r in by_condition[c]} for c in controls}
-    mine = {pair_key(r): bool(r["correct"]) for r in by_condition[method]}
+    right = {
+        c: {pair_key(r): bool(r["correct"]) for r in first_samples(by_condition[c])}
+        for c in controls
+    }
+    mine = {pair_key(r): bool(r["correct"]) for r in first_samples(by_condition[method])}
     shared = [k for k in mine if all(k in right[c] for c in controls)]
     only = [k for k in shared if mine[k] and not any(right[c][k] for c in controls)]
     missed = [k for k in shared if not mine[k] and all(right[c][k] for c in controls)]
@@ -298,7 +396,7 @@ def compute_metrics(
 
     Returns:
         ``{"conditions": {name: condition_metrics}, "comparisons": [{"a", "b", ...}],
-        "majority_class": int | None}``.
+        "majority_class": int | None, "samples": k (most samples per item), "pairing"}``.
     """
     maj_class, maj_share = (None, None)
     if train_labels is not None:
@@ -316,7 +414,14 @@ def compute_metrics(
                 **paired_comparison(by_condition[a], by_condition[b], n_boot=n_boot, seed=seed),
             }
         )
-    return {"conditions": conds, "comparisons": comps, "majority_class": maj_class}
+    k = max((m["samples"] for m in conds.values()), default=1)
+    return {
+        "conditions": conds,
+        "comparisons": comps,
+        "majority_class": maj_class,
+        "samples": k,
+        "pairing": PAIRING,
+    }
 
 
 def fmt_pct(x: float | None, digits: int = 1) -> str:

@@ -24,7 +24,13 @@ from urllib.parse import quote
 import numpy as np
 
 from astroreason.errors import ConfigError, DataError
-from astroreason.eval.metrics import HEADLINE_COLUMNS, METRICS_FILE, fmt_pct, headline_rows
+from astroreason.eval.metrics import (
+    HEADLINE_COLUMNS,
+    METRICS_FILE,
+    fmt_pct,
+    headline_rows,
+    sample_rows,
+)
 from astroreason.eval.templating import render
 from astroreason.eval.viewer.render import VIEWER_FILE
 
@@ -226,6 +232,7 @@ def report_context(
         "headline_header": list(HEADLINE_COLUMNS),
         "headline_rows": headline_rows(metrics),
         "accuracy_png": accuracy_figure(metrics),
+        "samples": sample_rows(metrics),
         "comparisons": comparisons,
         "solved": metrics.get("solved_only_with_tools") or None,
         "curves": training_curves(metrics.get("training_runs") or {}),

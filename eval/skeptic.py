@@ -16,7 +16,9 @@ Each check has a status (``ok``, ``warn`` or ``fail``) and one sentence with the
 * ``rl_gain``: ``tools@grpo`` not significantly above its own SFT start ``tools@sft`` (warn);
 * ``data_audit``: high-severity findings of the leakage audit of the data file (fail).
 
-A probe that was not run is a warning: without it the result cannot be vouched for.
+A probe that was not run is a warning: without it the result cannot be vouched for. With several
+samples per item every test uses each item's first sample (``metrics.PAIRING``), so samples of one
+item never count as independent episodes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import binomtest
 
-from astroreason.eval.metrics import fmt_pct, method_condition, paired_comparison
+from astroreason.eval.metrics import (
+    first_samples,
+    fmt_pct,
+    method_condition,
+    paired_comparison,
+)
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -237,7 +244,7 @@ def run_checks(
     method = method_condition(list(by_condition))
     a = by_condition.get(method) if method else None
     checks = [
-        check_blind(by_condition.get("blind"), maj, alpha_blind),
+        check_blind(first_samples(by_condition.get("blind") or []), maj, alpha_blind),
         check_audit(audit_findings, data),
         check_blank_tools(a, by_condition.get("blank-tools"), alpha_blank, method or "tools"),
     ]

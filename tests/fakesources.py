@@ -121,3 +121,14 @@ def write_galaxy10_h5(path: Path, labels, side: int = 16, seed: int = 0, **extra
         for k, v in cols.items():
             f.create_dataset(k, data=v)
     return Path(path)
+
+
+def cli_eval(out: Path, data, policy: str, *extra: str, conditions: str = "tools,no-tools") -> Path:
+    """``astroreason eval`` of a scripted policy, small and fast (32 px views, no audit); returns out."""
+    from astroreason.cli import main
+
+    main(
+        ["eval", "--data", str(data), "--policy", policy, "--conditions", conditions,
+         "--view-size", "32", "--concurrency", "2", "--no-audit", "--out", str(out), *extra]
+    )  # fmt: skip
+    return Path(out)

@@ -23,7 +23,7 @@ ALERT = "<script>alert(1)</script>"
 CLOSE = "</script><b id=breakout>"
 EVAL_DIR = Path(__file__).resolve().parents[1] / "eval"
 # the page templates the Python code renders; everything else is reached from these
-PAGES = {"report.html", "viewer.html"}
+PAGES = {"report.html", "viewer.html", "compare.html"}
 
 
 def templates_dir():

@@ -486,8 +486,15 @@ def eval_(
         str, typer.Option(help="Comma-separated conditions, in report order.")
     ] = "tools,no-tools,no-tools-matched,blank-tools,blind",
     episodes: Annotated[
-        int | None, typer.Option(help="Episodes per condition (default: the split once).")
+        int | None, typer.Option(help="Test items per condition (default: the whole split).")
     ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            help="Episodes per item and condition, seeds differing: avg@k and pass@k (k > 1 "
+            "needs --temperature > 0); paired tests use each item's first sample."
+        ),
+    ] = 1,
     concurrency: ConcurrencyOpt = 8,
     max_turns: MaxTurnsOpt = None,
     max_tool_calls: MaxToolCallsOpt = None,
@@ -512,6 +519,7 @@ def eval_(
     cfg = EvalConfig(
         conditions=conds,
         episodes=episodes,
+        samples=samples,
         concurrency=concurrency,
         seed=seed,
         human_ceiling=human_ceiling,
@@ -527,6 +535,12 @@ def eval_(
         table=table,
     )
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    if samples > 1 and temperature == 0 and policy in ("openai", "transformers"):
+        typer.echo(
+            f"warning: --samples {samples} with --temperature 0: greedy replies repeat, so the "
+            "samples are copies (pass@k = avg@k); sample with --temperature > 0",
+            err=True,
+        )
 
     from astroreason.envs.factory import env_factory
 
@@ -544,6 +558,49 @@ def eval_(
 
     meta = {"model": model or policy, "data": str(data)}
     evaluate(make_env_factory, make_policy, out, cfg, data=str(data), run_meta=meta)
+
+
+@app.command("compare")
+def compare(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Evaluation run folders; the first is the baseline.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for compare.html and compare.json.")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="The page (default: compare.html in --out, else here).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON instead of tables.")
+    ] = False,
+) -> None:
+    """Paired tests between evaluation runs (SFT vs GRPO, two seeds, two recipes) on shared episodes.
+
+    Every run against the first, per condition present in both (episodes matched on condition,
+    split, row and sample; with several samples per item, each item's first sample): accuracy of
+    each, the difference with a bootstrap 95% interval, the discordant counts and the exact
+    McNemar p; and inside each run the NAME@TAG arms of one NAME (tools@grpo vs tools@sft).
+    """
+    from astroreason.eval.compare import (
+        COMPARE_JSON,
+        COMPARE_PAGE,
+        compare_runs,
+        print_comparison,
+        to_json,
+        write_compare_json,
+        write_compare_page,
+    )
+
+    result = compare_runs(runs)
+    page = write_compare_page(html or (out or Path(".")) / COMPARE_PAGE, result)
+    if out is not None:
+        write_compare_json(out / COMPARE_JSON, result)
+    if as_json:
+        typer.echo(to_json(result))
+        return
+    print_comparison(result)
+    typer.echo(f"compare: {page}")
 
 
 traces_app = typer.Typer(help="Look at episode traces: the HTML viewer and the terminal.")

@@ -39,7 +39,8 @@ class SamplingConfig:
         temperature: Sampling temperature (0 = greedy).
         top_p: Nucleus sampling mass.
         max_tokens: Tokens generated per reply at most.
-        seed: Per-request seed base (the episode's turn is added), None for none.
+        seed: Per-request seed base (the episode's turn, plus 1000 per sample of its row, is
+            added), None for none.
         logprobs: Ask for per-token log-probabilities.
         return_token_ids: Ask vLLM for the generated token ids.
     """
@@ -153,7 +154,8 @@ class OpenAIChatPolicy(Policy):
         if info.get("tools"):
             rest["tools"] = info["tools"]
         if s.seed is not None:
-            rest["seed"] = s.seed + int(info.get("turn", 0))
+            sample = int(info.get("episode", {}).get("sample", 0))
+            rest["seed"] = s.seed + int(info.get("turn", 0)) + 1000 * sample
         if s.logprobs:
             rest["logprobs"] = True
         if s.return_token_ids:

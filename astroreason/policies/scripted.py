@@ -44,7 +44,10 @@ class MajorityPolicy(Policy):
 
 
 class RandomPolicy(Policy):
-    """Uniformly random answers, sometimes after a random tool call; seeded per episode."""
+    """Uniformly random answers, sometimes after a random tool call; seeded per episode.
+
+    The choices follow (seed, row, sample, turn), so each sample of a row draws anew.
+    """
 
     def __init__(self, seed: int = 0, tool_prob: float = 0.5):
         self.seed = seed
@@ -54,7 +57,10 @@ class RandomPolicy(Policy):
     async def act(self, info: dict[str, Any]) -> PolicyReply:
         """A random tool call (first turn, with probability ``tool_prob``) or a random answer."""
         ep = info["episode"]
-        rng = np.random.default_rng([self.seed, int(ep["row_id"]), int(info["turn"])])
+        key = [self.seed, int(ep["row_id"]), int(info["turn"])]
+        if ep.get("sample"):  # sample 0 keeps the seeds it always had
+            key.append(int(ep["sample"]))
+        rng = np.random.default_rng(key)
         names = _tool_names(info)
         if names and _calls_made(info) == 0 and rng.random() < self.tool_prob:
             name = names[int(rng.integers(len(names)))]
