@@ -160,3 +160,12 @@ def test_opens_as_galaxy10_source_with_bbox(small_file):
     assert s.image.shape == (SIZE, SIZE, 3) and s.label == int(ans[3])
     assert np.allclose(np.asarray(s.meta["bbox"], float), bbox[3])
     assert "bbox" not in src.metadata()  # 2-D ground truth stays out of the audited columns
+
+
+def test_the_cli_makes_the_output_folder(tmp_path):
+    """The README's first command writes data/galaxies.h5 in a fresh clone (no data/ folder)."""
+    from astroreason.cli import main
+
+    out = tmp_path / "data" / "new" / "g.h5"
+    main(["data", "synth", "galaxy", "--n", "10", "--size", "64", "--out", str(out)])
+    assert len(open_source(out)) == 10

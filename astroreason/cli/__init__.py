@@ -50,6 +50,10 @@ def synth_galaxy(
     """Render synthetic galaxies with GalSim into a Galaxy10 DECaLS-format HDF5 file."""
     from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
 
+    try:  # a fresh clone has no data/ folder: the README's first command makes it
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out: cannot make folder {out.parent}: {err.strerror or err}") from None
     write_galaxy_file(out, GalaxySynthConfig(n=n, size=size, seed=seed), progress=True)
     typer.echo(f"wrote {n} galaxies to {out}")
 
