@@ -235,3 +235,66 @@ def test_trace_metrics_of_a_folder_without_traces(tmp_path):
         json.dumps(_record(0, True, [_crop([30, 30, 70, 70])], condition="no-tools")) + "\n"
     )
     assert trace_metrics(tmp_path)["on_target_rate"] is None
+
+
+class _Args:
+    def __init__(self, output_dir):
+        self.output_dir = str(output_dir)
+        self.world_size = 1
+
+
+def _logged_steps(mon, state, control, steps, kw):
+    for s in steps:
+        state.global_step = s
+        logs = {"loss": 1.0 / s, "reward": 0.1 * s, "episode/invalid_rate": 0.1,
+                "episode/over_turn_rate": 0.0, "episode/tool_calls": 1.0}  # fmt: skip
+        mon.on_log(None, state, control, logs=logs)
+        state.log_history.append({**logs, "step": s})
+        mon.on_step_end(None, state, control, **kw)
+
+
+def test_every_checkpoint_redraws_the_curves_and_links_them(tmp_path):
+    """A run killed outright after a checkpoint (SIGKILL: no callback runs) keeps its curves."""
+    from transformers import TrainerControl, TrainerState
+
+    cfg = TrainConfig(output_dir=str(tmp_path), val_every=0, val_episodes=0, report_to="none")
+    mon = TrainingMonitor(cfg, "grpo", command="x")
+    state, control = TrainerState(), TrainerControl()
+    mon.begin()
+    mon.on_train_begin(None, state, control)
+    _logged_steps(mon, state, control, range(1, 5), {})
+    mon.on_save(_Args(tmp_path / "grpo"), state, control)  # then the process is killed
+
+    stage = tmp_path / "grpo"
+    _png_ok(stage / "curves.png")
+    assert [h["step"] for h in json.loads((stage / "log_history.json").read_text())] == [1, 2, 3, 4]
+    assert {"loss", "reward", "invalid and over-turn rates"} <= set(panel_titles(stage))
+    md = (tmp_path / "experiment_log.md").read_text()
+    assert "grpo-1, running" in md and "![grpo learning curves](grpo/curves.png)" in md
+
+
+@pytest.mark.parametrize(
+    "error, status", [(RuntimeError("CUDA out of memory"), "crashed"), (KeyboardInterrupt(), "stopped")]
+)
+def test_a_crashed_or_interrupted_run_leaves_its_curves_in_the_log(tmp_path, error, status):
+    from transformers import TrainerControl, TrainerState
+
+    from astroreason.training.monitor import train_logged
+
+    cfg = TrainConfig(output_dir=str(tmp_path), val_every=0, val_episodes=0, report_to="none")
+    mon = TrainingMonitor(cfg, "sft", command="x")
+
+    class Trainer:  # logs three steps, then fails mid-run (no on_train_end, no checkpoint)
+        state = TrainerState()
+
+        def train(self, resume_from_checkpoint=None):
+            mon.on_train_begin(None, self.state, TrainerControl())
+            _logged_steps(mon, self.state, TrainerControl(), range(1, 4), {})
+            raise error
+
+    with pytest.raises(type(error)):
+        train_logged(Trainer(), mon, cfg, tmp_path / "sft")
+    _png_ok(tmp_path / "sft" / "curves.png", min_bytes=2_000)
+    md = (tmp_path / "experiment_log.md").read_text()
+    assert f"sft-1, {status}" in md
+    assert "- learning curves: ![sft learning curves](sft/curves.png)" in md

@@ -20,8 +20,10 @@ invalid-action rate, over-turn rate), and:
   test) through the project's rollout runner and transformers policy. Each validation is one line of
   ``STAGE_DIR/val_curve.jsonl``: step, accuracy, and from its traces tool calls per episode,
   on-target rate, invalid-action and over-turn rates;
-* at the end of training writes the trainer's log history to ``STAGE_DIR/log_history.json`` and
-  draws ``STAGE_DIR/curves.png`` (:func:`astroreason.training.curves.plot_curves`);
+* writes the trainer's log history to ``STAGE_DIR/log_history.json`` and draws
+  ``STAGE_DIR/curves.png`` (:func:`astroreason.training.curves.plot_curves`) at every checkpoint,
+  at the end, and when the run crashes or is interrupted, so a run killed overnight (even by
+  SIGKILL, after its last checkpoint) still leaves its curves, linked from the experiment log;
 * stops cleanly (``should_save`` then ``should_training_stop``) past ``max_wall_s`` or
   ``max_generated_tokens``;
 * keeps the stage run's entry in the experiment log (:mod:`astroreason.training.experiment_log`):
@@ -255,6 +257,7 @@ class TrainingMonitor(TrainerCallback):
         self.curves: Path | None = None
         self.stopped_by: str | None = None
         self._seen: set[str] = set()
+        self._state: Any = None  # the trainer's state, last seen in a callback (for a crash)
         self._t0 = time.perf_counter()
         self.log: ExperimentLog | None = None
         self.run_id: str | None = None
@@ -341,6 +344,7 @@ class TrainingMonitor(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         """Keep the logged metrics and run the checks."""
+        self._state = state
         if logs:
             self.history.append({"step": state.global_step, **logs})
             self.check(state.global_step)
@@ -448,18 +452,44 @@ class TrainingMonitor(TrainerCallback):
             print(f"[{self.stage}] could not update the experiment log: {e}", file=sys.stderr)
 
     def on_save(self, args, state, control, **kwargs):
-        """Record the checkpoint just written (step, folder) in the experiment log."""
+        """Record the checkpoint just written (step, folder) in the experiment log; redraw the curves.
+
+        The curves so far are drawn at every checkpoint: a run killed outright (SIGKILL, power
+        loss) still leaves the picture up to its last checkpoint.
+        """
+        self._state = state
         step = state.global_step
+        if _main_process(state):
+            self.write_curves(state)
         self._log_update(
             step=step,
             checkpoint=str(Path(args.output_dir) / f"checkpoint-{step}"),
             alarms=self.alarms,
             val_history=self.val_history,
+            **self._curves_field(),
         )
 
-    def crashed(self, status: str) -> None:
-        """Mark the entry ``crashed: ...`` or ``stopped by user`` (the exception goes on)."""
-        self._log_update(status=status[:300], alarms=self.alarms, val_history=self.val_history)
+    def crashed(self, status: str, state: Any = None) -> None:
+        """Mark the entry ``crashed: ...`` or ``stopped by user`` (the exception goes on).
+
+        The curves of what was logged before the crash are drawn and linked (``state``: the
+        trainer's, else the last one a callback saw, else this monitor's own logs).
+        """
+        state = state if state is not None else self._state
+        if _main_process(state) and is_main_process():
+            self.write_curves(state)
+        self._log_update(
+            status=status[:300],
+            alarms=self.alarms,
+            val_history=self.val_history,
+            **self._curves_field(),
+        )
+
+    def _curves_field(self) -> dict[str, str]:
+        """``{"curves": path}`` for the experiment log when the picture exists, else nothing."""
+        if self.curves is not None and self.curves.is_file():
+            return {"curves": str(self.curves)}
+        return {}
 
     def finish(self, state: Any, summary: dict[str, Any]) -> Path:
         """Close this stage run's entry (result, metrics, curves, alarms); returns the log's path."""
@@ -494,10 +524,10 @@ def train_logged(trainer: Any, monitor: TrainingMonitor, cfg: TrainConfig, stage
     try:
         return trainer.train(resume_from_checkpoint=resume)
     except KeyboardInterrupt:
-        monitor.crashed("stopped by user")
+        monitor.crashed("stopped by user", getattr(trainer, "state", None))
         raise
     except BaseException as e:
-        monitor.crashed(f"crashed: {type(e).__name__}: {e}")
+        monitor.crashed(f"crashed: {type(e).__name__}: {e}", getattr(trainer, "state", None))
         raise
 
 
