@@ -20,7 +20,7 @@ Our mapping, RGB view -> AION input, and what it loses:
    ``sigma = softening * sinh(v * asinh(max / softening) / 255)``. Pixels at 0 were every value
    <= 0 before the stretch: the negative half of the sky noise is gone (the sky comes back with a
    positive bias), values above ``maximum`` (800 sigma) are clipped, and the uint8 steps are ~0.04
-   sigma near zero, ~2% of the value above.
+   sigma near zero, ~3% of the value above 10 sigma.
 2. Noise units -> nanomaggies: ``flux = sigma * noise_nmgy[band]``. Our images are in units of the
    sky noise, not calibrated fluxes; ``noise_nmgy`` is an *assumed* per-pixel sky noise of a Legacy
    Survey coadd (order of magnitude, not a calibration), so absolute brightness is a guess.
