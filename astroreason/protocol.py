@@ -176,6 +176,7 @@ class PromptSpec:
         tools: Whether tools are offered.
         max_turns: How many replies the model may spend.
         view_hint: How the model should read coordinates on its images.
+        image_hint: How images are given, when not as pixels (the ``tokens`` observation).
     """
 
     task: str
@@ -183,6 +184,7 @@ class PromptSpec:
     tools: bool
     max_turns: int
     view_hint: str = ""
+    image_hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,10 +230,18 @@ FIRST_IMAGE_TEXT = {
 """The text of the first user turn: with tools, without them, and without an image."""
 
 
+def tokens_hint(codec_name: str, patch: int) -> str:
+    """The system prompt's line on images given as codec tokens (``PromptSpec.image_hint``)."""
+    return (
+        f"Each image is given as the token ids of the image codec {codec_name}, one id per "
+        f"{patch}x{patch} pixels, row by row, instead of pixels."
+    )
+
+
 def system_prompt(spec: PromptSpec) -> str:
     """The system message: task, class list, how to use tools, the answer format."""
     classes = "\n".join(f"- {c}" for c in spec.class_names)
-    lines = [spec.task, "", "Classes:", classes, ""]
+    lines = [spec.task, *([spec.image_hint] if spec.image_hint else []), "", "Classes:", classes, ""]
     if spec.tools:
         lines += [
             "You may call one tool per reply to look closer before answering. " + spec.view_hint,

@@ -236,7 +236,7 @@ async def _episode(
         env_s += time.perf_counter() - t1
         done = terminated or truncated
     wall = time.perf_counter() - t0
-    paths = writer.save_images(ep_id, images_of(info["messages"]))
+    paths = writer.save_images(ep_id, images_of(info["messages"], decoded=True))
     return trace_record(
         info,
         ep_id=ep_id,

@@ -357,9 +357,23 @@ def read_traces(run_dir: str | os.PathLike) -> Iterator[TraceRecord]:
 
 
 def messages_for_trace(messages: list[dict[str, Any]], image_paths: list[str]) -> list[dict]:
-    """The conversation with image arrays replaced by ``{"type": "image", "path": ...}`` in order."""
+    """The conversation with image arrays replaced by ``{"type": "image", "path": ...}`` in order.
+
+    ``image_paths`` are those of ``images_of(messages, decoded=True)``: a ``tokens`` block keeps its
+    text and grid shape and gets the path of its decoded image
+    (``{"type": "tokens", "text": ..., "shape": [rows, cols], "path": ...}``).
+    """
     it = iter(image_paths)
-    return to_chat(messages, lambda image: {"type": "image", "path": next(it, None)})
+    return to_chat(
+        messages,
+        lambda image: {"type": "image", "path": next(it, None)},
+        tokens=lambda b: {
+            "type": "tokens",
+            "text": b.get("text", ""),
+            "shape": [int(x) for x in b.get("shape", ())],
+            "path": next(it, None),
+        },
+    )
 
 
 def _json_default(o: Any) -> Any:

@@ -138,6 +138,7 @@ class ToolEnv(gym.Env):
             tools=self.uses_tools,
             max_turns=cfg.max_turns,
             view_hint=text.view_hint,
+            image_hint=self._image_hint(),
         )
         self._sample = None
 
@@ -176,6 +177,18 @@ class ToolEnv(gym.Env):
         raise NotImplementedError(
             f"{type(self).__name__}: placebo {self.condition.placebo!r} is not implemented"
         )
+
+    def _image_hint(self) -> str:
+        """What the system prompt says about how images are given ("" for pixels)."""
+        return ""
+
+    def _view_block(self, image: np.ndarray) -> dict[str, Any]:
+        """The content block that shows the model an image: the image itself (``pixels``).
+
+        ``GalaxyEnv`` in the ``tokens`` observation returns a ``tokens`` block instead (the
+        image's codec ids as text; see :mod:`astroreason.chat`).
+        """
+        return {"type": "image", "image": image}
 
     def tool_schemas(self) -> list[dict]:
         """JSON schemas of the tools offered in this condition (empty without tools)."""
@@ -222,7 +235,7 @@ class ToolEnv(gym.Env):
         content: list[dict[str, Any]] = []
         if image is not None:
             self._add_view(image, footprint, kind="overview", parent=None)
-            content.append({"type": "image", "image": image})
+            content.append(self._view_block(image))
         content.append({"type": "text", "text": intro})
         self._messages: list[dict[str, Any]] = [
             {"role": "system", "content": system_prompt(self._spec)},
@@ -314,7 +327,7 @@ class ToolEnv(gym.Env):
                 "role": "tool",
                 "tool_call_id": call_id,
                 "name": call.name,
-                "content": [{"type": "image", "image": view}, {"type": "text", "text": text}],
+                "content": [self._view_block(view), {"type": "text", "text": text}],
             }
         )
         self._last_text = text

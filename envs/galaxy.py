@@ -16,6 +16,14 @@ Observation Space:
     none) and the newest message text. ``S`` is ``view_size``, or the matched side in
     ``no-tools-matched``. ``info["messages"]`` holds the whole conversation.
 
+    ``obs="tokens"`` shows the model no image: each view (the overview and every tool view) is
+    encoded by an image codec (``codec``: the shipped ``tiny-vq``, a codec folder, or
+    ``aion:FOLDER``) and the message carries its ids as text, ``[12, 7, 301, ...]``, row by row
+    (a ``tokens`` block, which also keeps the decoded image for the viewer). Every condition holds
+    as in pixels: blank views are the tokens of a black view, ``reinput`` the overview's tokens
+    again, blind no tokens at all, and ``no-tools-matched`` the overview at the side whose token
+    count is nearest to a tool run's (the overview's plus ``max_tool_calls`` views').
+
 Placebos:
     In ``reinput`` a successful call shows the overview again; in ``random-view`` it shows a
     square of the requested footprint's side at a uniformly random place inside the image (zoom:
@@ -49,9 +57,11 @@ from typing import Any
 
 import numpy as np
 
+from astroreason.codecs import tokens_text
 from astroreason.data.boxes import with_target_boxes
 from astroreason.envs.base import EnvConfig, ToolEnv, make_config
 from astroreason.errors import ConfigError
+from astroreason.protocol import tokens_hint
 from astroreason.tools import (
     ImageState,
     overview,
@@ -69,22 +79,32 @@ class GalaxyEnvConfig(EnvConfig):
     Attributes:
         view_size: Side in pixels of every view the model sees (overview and tool views).
         tools: Tools offered in tool conditions (``zoom``, ``crop``, optionally ``stretch``).
+        obs: How views reach the model: ``pixels`` (images) or ``tokens`` (codec ids as text).
+        codec: The image codec of ``obs="tokens"`` (see :func:`astroreason.codecs.open_codec`).
     """
 
     view_size: int = 128
     tools: tuple[str, ...] = ("zoom", "crop")
+    obs: str = "pixels"
+    codec: str = "tiny-vq"
 
 
-def matched_side(view_size: int, max_tool_calls: int, source_side: int) -> int:
+OBS_MODES = ("pixels", "tokens")
+"""How views reach the model (``GalaxyEnvConfig.obs``, ``--obs``)."""
+
+
+def matched_side(view_size: int, max_tool_calls: int, source_side: int, unit: int = 32) -> int:
     """Side of the ``no-tools-matched`` image: the pixels a tool run may see, as one image.
 
     A tool run sees the overview plus up to ``max_tool_calls`` views of ``view_size``^2 pixels; the
-    matched image has that many pixels (rounded to a multiple of 32, Qwen3-VL's token size), capped at
-    the source's native side.
+    matched image has that many pixels, rounded to a multiple of ``unit`` (32: Qwen3-VL's token
+    size; a codec's patch in the ``tokens`` observation, so the token counts match), capped at the
+    source's native side (rounded down to ``unit``).
     """
     side = view_size * math.sqrt(1 + max_tool_calls)
-    side = int(round(side / 32) * 32) or view_size
-    return max(view_size, min(side, max(source_side, view_size)))
+    side = int(round(side / unit) * unit) or view_size
+    cap = max(source_side // unit * unit, view_size)
+    return max(view_size, min(side, cap))
 
 
 class GalaxyEnv(ToolEnv):
@@ -111,6 +131,7 @@ class GalaxyEnv(ToolEnv):
             )
         self.tool_names = tuple(cfg.tools)
         self._side = cfg.view_size
+        self.codec = self._open_codec(cfg)
         super().__init__(data, split, cfg)
         if self.source.kind != "image":
             raise ConfigError(
@@ -122,11 +143,44 @@ class GalaxyEnv(ToolEnv):
             self.source = with_target_boxes(self.source, rows=self.rows)
         if self.condition.matched_pixels:
             first = self.source[int(self.rows[0])].image
-            self._side = matched_side(cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]))
+            unit = self.codec.patch if self.codec is not None else 32
+            self._side = matched_side(
+                cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]), unit
+            )
             h = self._side
             from gymnasium import spaces
 
             self.observation_space["image"] = spaces.Box(0, 255, shape=(h, h, 3), dtype=np.uint8)
+
+    @staticmethod
+    def _open_codec(cfg: GalaxyEnvConfig):
+        if cfg.obs not in OBS_MODES:
+            raise ConfigError(f"obs: unknown {cfg.obs!r}; choose {' or '.join(OBS_MODES)}")
+        if cfg.obs == "pixels":
+            return None
+        from astroreason.codecs import open_codec
+
+        codec = open_codec(cfg.codec)
+        if cfg.view_size % codec.patch:
+            raise ConfigError(
+                f"view_size: {cfg.view_size} is not a multiple of codec {codec.name}'s patch "
+                f"{codec.patch} (tokens observation)"
+            )
+        return codec
+
+    def _image_hint(self) -> str:
+        return tokens_hint(self.codec.name, self.codec.patch) if self.codec is not None else ""
+
+    def _view_block(self, image: np.ndarray) -> dict:
+        if self.codec is None:
+            return super()._view_block(image)
+        grid = self.codec.encode(image)
+        return {
+            "type": "tokens",
+            "text": tokens_text(grid) + "\n",
+            "shape": [int(grid.shape[0]), int(grid.shape[1])],
+            "image": self.codec.decode(grid),
+        }
 
     def _image_shape(self) -> tuple[int, int]:
         return self._side, self._side

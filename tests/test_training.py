@@ -8,6 +8,7 @@ result): the tokens are still sampled by ``generate`` and scored by the training
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -630,3 +631,67 @@ def test_a_shuffled_repack_of_a_sorted_file_passes_the_gate(tmp_path):
 
     by_hash = {h: (int(s.label), float(s.meta["ra"])) for h, s in pairs(a)}
     assert all(by_hash[h] == (int(s.label), float(s.meta["ra"])) for h, s in pairs(b))
+
+
+def test_tokens_training_sft_rows_and_grpo_rollouts_read_codec_ids(
+    tmp_path, galaxy_file, tiny_model_dir
+):
+    """``obs=tokens``: SFT rows and GRPO prompts carry codec ids as text, no image; a zoom's tokens
+    come back in the (masked) tool turn."""
+    from transformers import AutoProcessor
+
+    from astroreason.codecs import open_codec
+    from astroreason.training.config import env_options
+    from astroreason.training.grpo import build_trainer
+    from astroreason.training.sft import oracle_dataset, run_sft
+
+    cfg = _cfg(
+        tmp_path,
+        galaxy_file,
+        tiny_model_dir,
+        obs="tokens",
+        max_tool_calls=1,
+        sft_tool="zoom",
+        sft_grid=50,
+        sft_episodes=4,
+        sft_max_steps=1,
+        max_steps=1,
+        per_device_batch_size=4,
+        max_completion_length=384,
+    )
+    opts = env_options(cfg)
+    assert (opts["obs"], opts["codec"], opts["view_size"]) == ("tokens", "tiny-vq", 64)
+    rows = oracle_dataset(cfg)
+    assert all(r["images"] == [] for r in rows)  # no pixels anywhere
+    texts = [b["text"] for r in rows for m in r["messages"] if isinstance(m["content"], list)
+             for b in m["content"] if b.get("type") == "text"]
+    ids = [t for t in texts if t.startswith("[")]
+    assert len(ids) == 8  # the overview's and the zoom's ids in each of the 4 conversations
+    codec = open_codec("tiny-vq")
+    assert all(len(t.strip()[1:-1].split(",")) == (64 // codec.patch) ** 2 for t in ids)
+    summary = run_sft(cfg, command="pytest")
+    assert summary["steps"] == 1 and math.isfinite(summary["train_loss"])
+
+    processor = AutoProcessor.from_pretrained(cfg.sft_dir)
+    adapter = adapter_factory(str(galaxy_file), "tools", opts)
+    zoom = format_tool_call("zoom", {"center": [500, 500], "factor": 3})
+    steer = _steering(processor, galaxy_file, env_tool_schemas(adapter), env_opts=opts, call=zoom)
+    trainer, stats = build_trainer(cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}})
+    batches = []
+    produce = trainer._generate_and_score_completions
+
+    def spy(inputs):
+        batches.append(produce(inputs))
+        return batches[-1]
+
+    trainer._generate_and_score_completions = spy
+    trainer.train()
+    out = batches[0]
+    prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
+    assert "<|image_pad|>" not in prompt and codec.name in prompt
+    grid_ids = re.compile(r"\[\d+(, \d+){" + str((64 // codec.patch) ** 2 - 1) + r"}\]")
+    assert grid_ids.search(prompt)
+    masked = processor.tokenizer.decode(out["completion_ids"][0][out["tool_mask"][0] == 0])
+    assert "Image 1: zoom x3" in masked
+    assert grid_ids.search(masked)
+    assert stats.tool_calls == 4 and stats.episodes == 4

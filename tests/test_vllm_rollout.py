@@ -110,3 +110,28 @@ def test_killed_run_resumes_without_duplicates(vllm_server, galaxy_file, tmp_pat
     assert out.returncode == 0, out.stderr[-2000:]
     ids = [r["id"] for r in read_traces(tmp_path)]
     assert len(ids) == len(set(ids)) == 8
+
+
+def test_tokens_episodes_through_vllm(vllm_server, galaxy_file, tmp_path):
+    """``obs=tokens``: text-only prompts with codec ids reach the served model, whose replies the
+    env reads; the zoom's tokens come back in a tool message (no image anywhere)."""
+    sampling = SamplingConfig(temperature=1.0, max_tokens=16, seed=0)
+    pol = LookThenModel(
+        OpenAIChatPolicy(vllm_server.base_url, vllm_server.model_name, sampling=sampling)
+    )
+
+    def make():
+        return gymnasium.make(
+            GALAXY_ID, data=str(galaxy_file), split="all", view_size=64, max_turns=3,
+            max_tool_calls=1, obs="tokens",
+        )
+
+    s = run_rollouts(make, pol, tmp_path, RolloutConfig(episodes=4, concurrency=4, progress=False))
+    recs = list(read_traces(tmp_path))
+    assert s.written == 4
+    for r in recs:
+        kinds = [b["type"] for m in r["logs"]["messages"] if isinstance(m["content"], list)
+                 for b in m["content"]]
+        assert "image" not in kinds and kinds.count("tokens") == 2
+        # the ids are in the prompt the server counted: far more than the pixel prompt's
+        assert r["metrics"]["prompt_tokens"] > 2 * 64 and len(r["logs"]["replies"]) >= 2

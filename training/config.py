@@ -71,6 +71,14 @@ class TrainConfig:
     view_size: int = 64
     """Galaxies: side in pixels of every view the model sees (the environment's ``view_size``)."""
 
+    obs: str = "pixels"
+    """Galaxies: how views reach the model, ``pixels`` (images) or ``tokens`` (an image codec's ids
+    as text and no image; tools return the tokens of the requested view): the environment's ``obs``."""
+
+    codec: str = "tiny-vq"
+    """The image codec of ``obs="tokens"``: ``tiny-vq`` (shipped), a codec folder, or
+    ``aion:FOLDER`` (see :func:`astroreason.codecs.open_codec`)."""
+
     view_width: int = 128
     """Spectra: width in pixels of the overview and window plots (the pretrained tiny base reads
     128 x 64 plots)."""
@@ -299,6 +307,10 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     """Reject values no stage can run with; returns ``cfg``."""
     if cfg.env not in ENVS:
         raise ConfigError(f"env: {cfg.env!r}; choose {' or '.join(ENVS)}")
+    if cfg.obs not in ("pixels", "tokens"):
+        raise ConfigError(f"obs: {cfg.obs!r}; choose pixels or tokens")
+    if cfg.obs != "pixels" and cfg.env != "galaxy":
+        raise ConfigError(f"obs: {cfg.obs!r} is for the galaxy env only (env is {cfg.env!r})")
     if cfg.spectrum_task not in ("class", "subclass"):
         raise ConfigError(f"spectrum_task: {cfg.spectrum_task!r}; choose class or subclass")
     if cfg.condition not in CONDITIONS:
@@ -513,6 +525,8 @@ def env_options(cfg: TrainConfig) -> dict[str, Any]:
         )
     else:
         opts["view_size"] = cfg.view_size
+        if cfg.obs != "pixels":
+            opts.update(obs=cfg.obs, codec=cfg.codec)
     return opts
 
 

@@ -363,6 +363,20 @@ ViewWidthOpt = Annotated[
 ViewHeightOpt = Annotated[
     int | None, typer.Option(help="Spectrum plot height in pixels (env default 256).")
 ]
+ObsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Galaxies: how views reach the model, pixels (images) or tokens (an image codec's "
+        "ids as text, no image; the tools return the tokens of the requested view)."
+    ),
+]
+CodecOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Codec of --obs tokens: tiny-vq (shipped), a codec folder, or aion:FOLDER (AION-1's "
+        "image codec from weights on disk)."
+    ),
+]
 TableOpt = Annotated[
     bool | None,
     typer.Option(
@@ -375,6 +389,12 @@ TableOpt = Annotated[
 def _env_options(**options) -> dict:
     """The env overrides the user set (None: the env's default)."""
     return {k: v for k, v in options.items() if v is not None}
+
+
+def _check_obs(env: str, opts: dict) -> None:
+    """``--obs tokens`` / ``--codec`` exist for galaxies only (no 1-D codec for spectra yet)."""
+    if env != "galaxy" and (opts.get("obs", "pixels") != "pixels" or "codec" in opts):
+        raise ConfigError(f"--obs/--codec: the {env} env shows pixels only (tokens: galaxies)")
 TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
 
@@ -411,6 +431,8 @@ def rollout(
     max_turns: MaxTurnsOpt = None,
     max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
+    obs: ObsOpt = None,
+    codec: CodecOpt = None,
     task: TaskOpt = None,
     view_width: ViewWidthOpt = None,
     view_height: ViewHeightOpt = None,
@@ -427,6 +449,8 @@ def rollout(
         max_turns=max_turns,
         max_tool_calls=max_tool_calls,
         view_size=view_size,
+        obs=obs,
+        codec=codec,
         task=task,
         view_width=view_width,
         view_height=view_height,
@@ -434,6 +458,7 @@ def rollout(
     )
     from astroreason.envs.factory import env_factory
 
+    _check_obs(env, opts)
     make, probe = env_factory(env, data, split, condition, opts)
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
@@ -454,7 +479,8 @@ def demo(
     task: Annotated[
         str,
         typer.Option(
-            help="galaxies, spectra, or all (both, then one combined report in the demo folder)."
+            help="galaxies, spectra, tokens (the galaxies as codec ids in text, paired with the "
+            "galaxies task's arms), or all (every task, then one combined report in the demo folder)."
         ),
     ] = "all",
     n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 2000,
@@ -488,12 +514,15 @@ def demo(
 ) -> None:
     """Train and evaluate tiny agents on CPU: synthetic galaxies and spectra, SFT + GRPO, vLLM, report.
 
+    Tasks: galaxies (pixels), spectra, and tokens (the galaxies again, each view given as the ids of
+    the shipped image codec in text, no image; paired with the galaxies arms on the same items).
+
     Per task (each stage resumes when rerun): synthetic data (Galaxy10-format galaxies, SDSS-format
     spectra), leakage audit and split; the pretrained tiny base; SFT then GRPO for the tools arm
     and the same training for the no-tools, no-tools-matched and reinput arms (and random-view for
     galaxies); every arm served by vLLM on CPU and evaluated on the held-out test split
     (tools@grpo, tools@sft, the arms' conditions, blank-tools, blind); per task a report with
-    paired tests, learning curves and skeptic checks and a trace viewer, and with both tasks one
+    paired tests, learning curves and skeptic checks and a trace viewer, and with several tasks one
     combined report.
     """
     from astroreason.cli.demo import DemoConfig, run_demo
@@ -543,6 +572,8 @@ def eval_(
     max_turns: MaxTurnsOpt = None,
     max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
+    obs: ObsOpt = None,
+    codec: CodecOpt = None,
     task: TaskOpt = None,
     view_width: ViewWidthOpt = None,
     view_height: ViewHeightOpt = None,
@@ -554,6 +585,13 @@ def eval_(
         float, typer.Option(help="Accuracy above which a result is an alarm.")
     ] = 0.90,
     audit: Annotated[bool, typer.Option(help="Run the leakage audit of the data file.")] = True,
+    training_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ARM=DIR: a training run folder whose learning curves the report shows "
+            "(repeat for several arms)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a policy on held-out data in every condition: metrics, skeptic checks, report, viewer."""
     from astroreason.eval.evaluate import EvalConfig, evaluate
@@ -573,6 +611,8 @@ def eval_(
         max_turns=max_turns,
         max_tool_calls=max_tool_calls,
         view_size=view_size,
+        obs=obs,
+        codec=codec,
         task=task,
         view_width=view_width,
         view_height=view_height,
@@ -588,6 +628,8 @@ def eval_(
 
     from astroreason.envs.factory import env_factory
 
+    _check_obs(env, opts)
+
     def make_env_factory(condition: str):
         return env_factory(env, data, split, condition, opts)[0]
 
@@ -601,7 +643,28 @@ def eval_(
         return pol
 
     meta = {"model": model or policy, "data": str(data)}
-    evaluate(make_env_factory, make_policy, out, cfg, data=str(data), run_meta=meta)
+    evaluate(
+        make_env_factory,
+        make_policy,
+        out,
+        cfg,
+        data=str(data),
+        run_meta=meta,
+        training_runs=_training_runs(training_run or []),
+    )
+
+
+def _training_runs(items: list[str]) -> dict[str, Path]:
+    """``ARM=DIR`` options as {arm: folder}; a bad item or a missing folder is a one-line error."""
+    runs: dict[str, Path] = {}
+    for item in items:
+        arm, eq, folder = item.partition("=")
+        if not eq or not arm.strip() or not folder.strip():
+            raise ConfigError(f"--training-run: expected ARM=DIR, got {item!r}")
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--training-run: {folder}: no such folder")
+        runs[arm.strip()] = Path(folder)
+    return runs
 
 
 @app.command("compare")

@@ -1,7 +1,10 @@
 """The embedded default end to end: ``astroreason demo`` / ``make demo``, on CPU, nothing downloaded.
 
-Two tasks (``--task galaxies | spectra | all``, :data:`DEMO_TASKS`), each in the same stages,
-each skipped when its output is already complete (a rerun resumes where it stopped):
+Three tasks (``--task galaxies | spectra | tokens | all``, :data:`DEMO_TASKS`), each in the
+same stages, each skipped when its output is already complete (a rerun resumes where it stopped).
+``tokens`` is the seed experiment's second arm: the galaxies task's data and split, but every view
+reaches the model as the ids of the shipped image codec (``tiny-vq``) written as text, no image;
+its arms pair with the galaxies task's on the same test items (``eval-tokens/compare.html``).
 
 1. Synthetic data (``data/galaxies.h5``: Galaxy10-format galaxies made with GalSim;
    ``data/spectra/``: SDSS-format ``spec-*.fits`` spectra of four families), then the leakage
@@ -51,6 +54,9 @@ class DemoTask:
             must beat).
         train_prefix: Training folders are ``OUT/<train_prefix><arm>``.
         eval_dir: The evaluation folder under ``OUT`` (traces, metrics, report, viewer).
+        paired_with: Another task on the same data and split (``tokens``: ``galaxies``); when its
+            evaluation is on disk, ``astroreason compare`` pairs the two arm by arm
+            (``EVAL_DIR/compare.html``).
     """
 
     name: str
@@ -63,6 +69,7 @@ class DemoTask:
     sft_conditions: dict[str, tuple[str, ...]]
     train_prefix: str
     eval_dir: str
+    paired_with: str | None = None
 
 
 GALAXIES = DemoTask(
@@ -102,7 +109,26 @@ SPECTRA = DemoTask(
     eval_dir="eval-spectra",
 )
 
-DEMO_TASKS = {t.name: t for t in (GALAXIES, SPECTRA)}
+TOKENS = DemoTask(
+    name="tokens",
+    title="Galaxies as codec tokens",
+    env="galaxy",
+    config="tiny-cpu-tokens",
+    data="galaxies.h5",  # the galaxies task's file and split: the arms pair on the same test items
+    arms=("tools", "no-tools", "no-tools-matched", "reinput"),
+    eval_conditions={
+        "tools": ("tools@grpo", "blank-tools", "blind"),
+        "no-tools": ("no-tools",),
+        "no-tools-matched": ("no-tools-matched",),
+        "reinput": ("reinput",),
+    },
+    sft_conditions={"tools": ("tools@sft",)},
+    train_prefix="train-tokens-",
+    eval_dir="eval-tokens",
+    paired_with="galaxies",
+)
+
+DEMO_TASKS = {t.name: t for t in (GALAXIES, SPECTRA, TOKENS)}
 """The demo's tasks by name, in the order ``--task all`` runs them."""
 
 TASK_CHOICES = (*DEMO_TASKS, "all")
@@ -116,7 +142,7 @@ class DemoConfig:
     """Demo folder: data, training runs, evaluation."""
 
     task: str = "all"
-    """``galaxies``, ``spectra`` or ``all`` (both, then one combined report)."""
+    """``galaxies``, ``spectra``, ``tokens`` or ``all`` (every task, then one combined report)."""
 
     base: Path = TINY_BASE
     """The pretrained tiny base every arm starts from (``astroreason model pretrain`` builds it)."""
@@ -283,7 +309,40 @@ def run_task(cfg: DemoConfig, task: DemoTask, console: Any) -> dict[str, Any]:
             starts[arm] = tcfg.sft_dir
         finals[arm] = final
     console.rule(f"{task.title} 4. evaluation on the held-out test split, served by vLLM on CPU")
-    return evaluate_arms(cfg, task, eval_plan(task, finals, starts), console)
+    metrics = evaluate_arms(cfg, task, eval_plan(task, finals, starts), console)
+    if task.paired_with:
+        pair_with(cfg, task, DEMO_TASKS[task.paired_with], console)
+    return metrics
+
+
+def pair_with(cfg: DemoConfig, task: DemoTask, other: DemoTask, console: Any) -> Path | None:
+    """Paired tests of ``task``'s evaluation against ``other``'s (same data, split and labels).
+
+    ``OUT/<eval_dir>/compare.html`` and ``compare.json``; None (and a note) when ``other`` has not
+    been evaluated in this demo folder.
+    """
+    from astroreason.eval.compare import (
+        COMPARE_JSON,
+        COMPARE_PAGE,
+        compare_runs,
+        print_comparison,
+        write_compare_json,
+        write_compare_page,
+    )
+
+    mine, theirs = cfg.out / task.eval_dir, cfg.out / other.eval_dir
+    if not (theirs / "metrics.json").is_file():
+        console.print(
+            f"no {other.name} evaluation in {cfg.out} to pair with: run `astroreason demo --task "
+            f"{other.name} --out {cfg.out}`, then `astroreason compare {theirs} {mine}`"
+        )
+        return None
+    result = compare_runs([theirs, mine])
+    print_comparison(result, console=console)
+    write_compare_json(mine / COMPARE_JSON, result)
+    page = write_compare_page(mine / COMPARE_PAGE, result)
+    console.print(f"{task.name} vs {other.name}, paired: {page}")
+    return page
 
 
 def eval_plan(

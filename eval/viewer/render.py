@@ -165,8 +165,16 @@ def _overlay(rec: TraceRecord, src: str, size: tuple[int, int] | None) -> dict[s
     }
 
 
+IMAGE_BLOCKS = ("image", "tokens")
+"""Trace blocks that stand for one image (``tokens``: codec ids, with their decoded image)."""
+
+
 def _blocks(content: Any, prefix: str, root: Path | None = None) -> list[dict[str, Any]]:
-    """A message's content as ``text`` and ``image`` blocks for the template."""
+    """A message's content as ``text``, ``image`` and ``tokens`` blocks for the template.
+
+    A ``tokens`` block (the ``tokens`` observation) shows its decoded image beside the ids the model
+    read.
+    """
     if isinstance(content, str):
         return [{"type": "text", "text": content, "error": False}] if content else []
     out = []
@@ -175,6 +183,10 @@ def _blocks(content: Any, prefix: str, root: Path | None = None) -> list[dict[st
             if b.get("path"):
                 wide = _is_wide(_png_size(root, prefix, b["path"]))
                 out.append({"type": "image", "src": _img_src(prefix, b["path"]), "wide": wide})
+        elif b.get("type") == "tokens":
+            shape = "x".join(str(int(x)) for x in b.get("shape") or [])
+            src = _img_src(prefix, b["path"]) if b.get("path") else ""
+            out.append({"type": "tokens", "src": src, "shape": shape, "text": b.get("text", "")})
         elif b.get("type") == "text":
             t = b.get("text", "")
             out.append({"type": "text", "text": t, "error": t.startswith("Error:")})
@@ -214,7 +226,9 @@ def _messages(rec: TraceRecord, prefix: str, root: Path | None = None) -> list[d
             )
             continue
         n_img = sum(
-            1 for b in (m.get("content") or []) if isinstance(b, dict) and b.get("type") == "image"
+            1
+            for b in (m.get("content") or [])
+            if isinstance(b, dict) and b.get("type") in IMAGE_BLOCKS
         )
         out.append(
             {
@@ -238,7 +252,7 @@ def _episode(i: int, rec: TraceRecord, prefix: str, root: Path | None = None) ->
             for msg in rec["logs"].get("messages") or []
             if msg.get("role") == "user" and isinstance(msg.get("content"), list)
             for b in msg["content"]
-            if b.get("type") == "image"
+            if b.get("type") in IMAGE_BLOCKS
         ),
         None,
     )
