@@ -133,6 +133,7 @@ def evaluate(
     data: str | None = None,
     run_meta: dict[str, Any] | None = None,
     console=None,
+    training_runs: dict[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Run every condition, then write metrics.json, report.html and traces.html (module docstring).
 
@@ -145,6 +146,7 @@ def evaluate(
         data: The data file's name, for the report (default: the source's path).
         run_meta: Extra fields stored in every trace record and checked on resume (model, data, ...).
         console: A rich console (default: a new one).
+        training_runs: Arm name -> its training run folder: the report shows its learning curves.
 
     Returns:
         The contents of metrics.json.
@@ -159,6 +161,7 @@ def evaluate(
         run_meta=run_meta,
         console=console,
         eval_s=time.perf_counter() - t0,
+        training_runs=training_runs,
     )
 
 

@@ -431,3 +431,25 @@ def test_solved_only_with_tools_counts_items_no_control_gets():
     assert s["rows"] == [2, 4, 5] and s["solved_only_with_tools"] == 3
     assert s["missed_only_with_tools"] == 0  # row 9: reinput right but no-tools wrong
     assert solved_only_with_tools({"tools": by["tools"]}) is None
+
+
+def test_cli_eval_training_run_puts_its_curves_in_the_report(galaxy_file, tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fakesources import cli_eval
+    from matplotlib import pyplot as plt
+
+    run = tmp_path / "train-tools"
+    (run / "grpo").mkdir(parents=True)
+    fig = plt.figure(figsize=(2, 1))
+    fig.savefig(run / "grpo" / "curves.png")
+    plt.close(fig)
+    out = cli_eval(tmp_path / "ev", galaxy_file, "oracle", "--episodes", "2",
+                   "--training-run", f"tools={run}")
+    page = (out / "report.html").read_text()
+    assert 'alt="tools grpo curves"' in page
+    assert json.loads((out / "metrics.json").read_text())["training_runs"] == {"tools": str(run)}
+    with pytest.raises(SystemExit) as e:
+        cli_eval(tmp_path / "ev2", galaxy_file, "oracle", "--training-run", "tools")
+    assert e.value.code == 2 and "expected ARM=DIR" in capsys.readouterr().err
