@@ -210,8 +210,7 @@ def test_aion_stretch_inversion_is_exact_on_uint8():
 
 @pytest.fixture(scope="module")
 def aion_codec():
-    pytest.importorskip("aion.codecs", reason="polymathic-aion is not installed (optional extra)")
-    import torch
+    import torch  # polymathic-aion is in the CPU lock (requirements/cpu.txt), so this always runs
     from aion.codecs import ImageCodec
 
     torch.manual_seed(0)
