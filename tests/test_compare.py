@@ -175,3 +175,25 @@ def test_run_names_keep_runs_apart(tmp_path):
         "/".join(a.resolve().parts[-3:]),
         "x/seed0/eval",
     ]
+
+
+def test_demo_pairs_the_tokens_task_with_the_galaxies_task(galaxy_file, tmp_path):
+    """``astroreason demo --task tokens`` pairs its arms with the galaxies task's, item by item."""
+    from rich.console import Console
+
+    from astroreason.cli.demo import DEMO_TASKS, DemoConfig, pair_with
+
+    tokens, galaxies = DEMO_TASKS["tokens"], DEMO_TASKS["galaxies"]
+    assert tokens.paired_with == "galaxies" and tokens.data == galaxies.data
+    cfg = DemoConfig(out=tmp_path)
+    console = Console(record=True, width=200)
+    _eval(tmp_path / tokens.eval_dir, galaxy_file, "random", "--obs", "tokens", "--view-size", "64")
+    assert pair_with(cfg, tokens, galaxies, console) is None  # nothing to pair with yet
+    assert "no galaxies evaluation" in console.export_text()
+    _eval(tmp_path / galaxies.eval_dir, galaxy_file, "oracle", "--episodes", "6")
+    page = pair_with(cfg, tokens, galaxies, console)
+    assert page == tmp_path / tokens.eval_dir / "compare.html" and page.is_file()
+    result = json.loads((tmp_path / tokens.eval_dir / "compare.json").read_text())
+    runs = [c for c in result["comparisons"] if c["kind"] == "runs"]
+    assert [(c["a"], c["b"]) for c in runs] == [("tools", "tools"), ("no-tools", "no-tools")]
+    assert all(c["n_pairs"] == 6 for c in runs)  # the episodes both runs share
