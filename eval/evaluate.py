@@ -230,6 +230,7 @@ def summarize(
     first_env = make_env()
     train = _train_labels(first_env)
     findings, source_path = _audit_findings(first_env) if cfg.audit else (None, None)
+    codec = getattr(first_env.unwrapped, "codec", None)  # galaxies in the tokens observation
     first_env.close()
     data = data or source_path
     metrics = compute_metrics(by_cond, train_labels=train, n_boot=cfg.n_boot, seed=cfg.seed)
@@ -251,6 +252,8 @@ def summarize(
                 "data": data,
                 "split": any_rec.get("split"),
                 "env": any_rec.get("env"),
+                "observation": "tokens" if codec is not None else "pixels",
+                "codec": codec.describe()["name"] if codec is not None else None,
                 **{k: v for k, v in (run_meta or {}).items() if k != "data"},
                 "model": _common_model(metrics["conditions"], run_meta),
             },

@@ -222,6 +222,7 @@ def report_context(
                 ("model", setup.get("model")),
                 ("data", setup.get("data")),
                 ("split", setup.get("split")),
+                ("observation", _observation(setup)),
                 ("created", metrics.get("created")),
             )
             if v is not None
@@ -263,6 +264,13 @@ def training_curves(runs: dict[str, str]) -> list[dict[str, str]]:
                 data = base64.b64encode(png.read_bytes()).decode("ascii")
                 out.append({"arm": arm, "stage": stage, "path": str(png), "data": data})
     return out
+
+
+def _observation(setup: dict[str, Any]) -> str | None:
+    """``tokens (codec NAME)`` for runs that showed codec ids; None (not shown) for pixels."""
+    if setup.get("observation") != "tokens":
+        return None
+    return f"tokens (codec {setup.get('codec')})"
 
 
 def _pp(x: Any) -> str:

@@ -182,3 +182,13 @@ def test_cli_refuses_tokens_for_spectra(spectra_dir, tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pixels only" in err[0]
+
+
+def test_eval_report_says_the_observation_was_tokens(galaxy_file, tmp_path):
+    from fakesources import cli_eval
+
+    out = cli_eval(tmp_path / "ev", galaxy_file, "oracle", "--obs", "tokens", "--view-size", "64",
+                   "--episodes", "2")
+    setup = json.loads((out / "metrics.json").read_text())["setup"]
+    assert (setup["observation"], setup["codec"]) == ("tokens", "tiny-vq")
+    assert "observation: <b>tokens (codec tiny-vq)</b>" in (out / "report.html").read_text()
