@@ -230,6 +230,20 @@ def test_sft_rows_mask_everything_but_the_models_turns(tmp_path, galaxy_file, ti
 # ------------------------------------------------------------------------------------------------
 # a real run: SFT (through the CLI) then GRPO with a tool image mid-episode
 # ------------------------------------------------------------------------------------------------
+def _train_recording_first_batch(trainer) -> dict:
+    """Train, with a spy that records TRL's batches (changes nothing); returns the first one."""
+    batches = []
+    produce = trainer._generate_and_score_completions
+
+    def spy(inputs):
+        batches.append(produce(inputs))
+        return batches[-1]
+
+    trainer._generate_and_score_completions = spy
+    trainer.train()
+    return batches[0]
+
+
 def _steering(processor, data, tools, env="galaxy", env_opts=ENV_OPTS, call=None, answers=None):
     """``sequence_bias``: one tool call (a crop) after the overview, then one of two answers."""
     from astroreason.policies.transformers_local import to_hf_messages
@@ -304,18 +318,8 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     overrides = {"generation_kwargs": {"sequence_bias": _steering(processor, galaxy_file, tools)}}
     monitor = TrainingMonitor(cfg, stage="grpo", command="pytest")
     trainer, stats = build_trainer(cfg, monitor, trl_overrides=overrides)
-    batches = []
-    produce = trainer._generate_and_score_completions  # a spy: records TRL's batch, changes nothing
+    out = _train_recording_first_batch(trainer)
 
-    def spy(inputs):
-        out = produce(inputs)
-        batches.append(out)
-        return out
-
-    trainer._generate_and_score_completions = spy
-    trainer.train()
-
-    out = batches[0]
     # TRL rendered the env's tool schemas (as evaluation does), not its signature-derived ones
     prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
     assert json.dumps(TOOL_SCHEMAS["crop"]) in prompt[: prompt.index("<|im_start|>user")]
@@ -418,16 +422,7 @@ def test_spectrum_training_sft_rows_and_grpo_rollouts_open_windows(
         answers=("GALAXY AGN", "STAR"),
     )
     trainer, stats = build_trainer(cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}})
-    batches = []
-    produce = trainer._generate_and_score_completions
-
-    def spy(inputs):
-        batches.append(produce(inputs))
-        return batches[-1]
-
-    trainer._generate_and_score_completions = spy
-    trainer.train()
-    out = batches[0]
+    out = _train_recording_first_batch(trainer)
     prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
     assert json.dumps(TOOL_SCHEMAS["spectrum_window"]) in prompt and '"zoom"' not in prompt
     assert list(out["num_images"]) == [2, 2, 2, 2]  # overview + window in every rollout
@@ -677,16 +672,7 @@ def test_tokens_training_sft_rows_and_grpo_rollouts_read_codec_ids(
     zoom = format_tool_call("zoom", {"center": [500, 500], "factor": 3})
     steer = _steering(processor, galaxy_file, env_tool_schemas(adapter), env_opts=opts, call=zoom)
     trainer, stats = build_trainer(cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}})
-    batches = []
-    produce = trainer._generate_and_score_completions
-
-    def spy(inputs):
-        batches.append(produce(inputs))
-        return batches[-1]
-
-    trainer._generate_and_score_completions = spy
-    trainer.train()
-    out = batches[0]
+    out = _train_recording_first_batch(trainer)
     prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
     assert "<|image_pad|>" not in prompt and codec.name in prompt
     grid_ids = re.compile(r"\[\d+(, \d+){" + str((64 // codec.patch) ** 2 - 1) + r"}\]")
