@@ -80,12 +80,12 @@ def test_a_spent_budget_skips_every_stage_and_says_so(gpu_check, tmp_path, capsy
     assert "serve_eval  skipped" in capsys.readouterr().out
 
 
-def test_2b_shape_refuses_to_run_without_a_gpu(gpu_check, tmp_path):
+def test_2b_shape_refuses_to_run_without_a_gpu(gpu_check, tmp_path, monkeypatch):
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is here")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a machine with a GPU
     assert gpu_check.main(["--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "model").exists()  # refused before building anything
 
 
 @pytest.mark.slow
