@@ -51,6 +51,7 @@ Version History:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,18 @@ def matched_side(view_size: int, max_tool_calls: int, source_side: int, unit: in
     return max(view_size, min(side, cap))
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_codec(spec: str):
+    """One codec per spec and process, shared by every env (codecs are stateless).
+
+    TRL makes an env per rollout, and an AION codec is a torch model: load it once. A folder
+    rebuilt while the process runs is not read again.
+    """
+    from astroreason.codecs import open_codec
+
+    return open_codec(spec)
+
+
 class GalaxyEnv(ToolEnv):
     """Multi-turn galaxy classification with zoom and crop (see the module docstring)."""
 
@@ -158,9 +171,7 @@ class GalaxyEnv(ToolEnv):
             raise ConfigError(f"obs: unknown {cfg.obs!r}; choose {' or '.join(OBS_MODES)}")
         if cfg.obs == "pixels":
             return None
-        from astroreason.codecs import open_codec
-
-        codec = open_codec(cfg.codec)
+        codec = _shared_codec(cfg.codec)
         if cfg.view_size % codec.patch:
             raise ConfigError(
                 f"view_size: {cfg.view_size} is not a multiple of codec {codec.name}'s patch "

@@ -253,7 +253,7 @@ def summarize(
                 "split": any_rec.get("split"),
                 "env": any_rec.get("env"),
                 "observation": "tokens" if codec is not None else "pixels",
-                "codec": codec.describe()["name"] if codec is not None else None,
+                "codec": codec.name if codec is not None else None,
                 **{k: v for k, v in (run_meta or {}).items() if k != "data"},
                 "model": _common_model(metrics["conditions"], run_meta),
             },

@@ -1,6 +1,5 @@
 """The ``tokens`` observation: galaxies shown as image-codec ids in text, in every condition."""
 
-import asyncio
 import json
 import re
 
@@ -8,6 +7,7 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from test_envs import run_episode
 
 import astroreason.envs  # noqa: F401 - registers the ids
 from astroreason.chat import images_of, to_chat
@@ -110,12 +110,7 @@ def test_tokens_come_from_pixels_only(galaxy_file, codec, condition):
     env = make(galaxy_file, condition)
     for i in range(0, 60, 7):
         for pol in (OraclePolicy(), RandomPolicy(seed=2, tool_prob=1.0)):
-            _, info = env.reset(seed=i, options={"index": i})
-            done = False
-            while not done:
-                reply = asyncio.run(pol.act(info))
-                _, _, term, trunc, info = env.step(reply.text)
-                done = term or trunc
+            info = run_episode(env, pol, i)
             for b in all_blocks(info["messages"], "tokens"):
                 grid = parse_tokens_text(b["text"], tuple(b["shape"]))
                 assert grid.min() >= 0 and grid.max() < codec.vocab_size

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from astroreason.codecs.base import ImageCodec, parse_tokens_text, tokens_text
-from astroreason.codecs.vq import VQCodec, read_codec_json
+from astroreason.codecs.vq import VQCodec
 from astroreason.errors import ConfigError
 
 TINY_VQ = Path(__file__).resolve().parents[2] / "checkpoints" / "tiny-vq"
@@ -50,10 +50,7 @@ def open_codec(spec: str) -> ImageCodec:
         raise ConfigError(
             f"codec: {spec!r} is neither a built-in codec ({', '.join(BUILT_IN)}) nor an existing folder"
         )
-    kind = read_codec_json(folder).get("kind", "vq")
-    if kind != "vq":
-        raise ConfigError(f"{folder / 'codec.json'}: unknown codec kind {kind!r} (known: vq)")
-    return VQCodec.load(folder)
+    return VQCodec.load(folder)  # checks the folder's kind
 
 
 __all__ = [

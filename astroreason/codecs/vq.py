@@ -146,7 +146,9 @@ class VQCodec(ImageCodec):
         folder = Path(folder)
         info = read_codec_json(folder)
         if info.get("kind", "vq") != "vq":
-            raise ConfigError(f"{folder / CODEC_FILE}: kind {info.get('kind')!r} is not 'vq'")
+            raise ConfigError(
+                f"{folder / CODEC_FILE}: unknown codec kind {info.get('kind')!r} (known: vq)"
+            )
         try:
             patch = int(info["patch"])
             size = int(info["vocab_size"])
