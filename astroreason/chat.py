@@ -2,7 +2,7 @@
 
 The environments speak a small chat dialect: ``content`` is a string or a list of blocks
 ``{"type": "text", "text": ...}``, ``{"type": "image", "image": <uint8 array>}`` and, in the
-``tokens`` observation, ``{"type": "tokens", "text": "[12, 7, ...]", "shape": [rows, cols],
+``tokens`` observation, ``{"type": "tokens", "text": "<v12><v7>...", "shape": [rows, cols],
 "image": <the decoded uint8 array>}`` (an image as codec ids: the model reads its ``text``; the
 decoded image is for people, in traces and the viewer); an assistant
 turn that calls a tool carries ``tool_calls`` whose ``arguments`` are a dict; a tool turn carries

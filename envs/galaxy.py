@@ -18,7 +18,7 @@ Observation Space:
 
     ``obs="tokens"`` shows the model no image: each view (the overview and every tool view) is
     encoded by an image codec (``codec``: the shipped ``tiny-vq``, a codec folder, or
-    ``aion:FOLDER``) and the message carries its ids as text, ``[12, 7, 301, ...]``, row by row
+    ``aion:FOLDER``) and the message carries its ids as text, ``<v12><v7><v201>...``, row by row
     (a ``tokens`` block, which also keeps the decoded image for the viewer). Every condition holds
     as in pixels: blank views are the tokens of a black view, ``reinput`` the overview's tokens
     again, blind no tokens at all, and ``no-tools-matched`` the overview at the side whose token

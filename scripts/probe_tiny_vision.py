@@ -1,47 +1,41 @@
-"""What can the tiny Qwen3-VL's vision tower read from each view of a galaxy? Class-only probe.
+r"""What the tiny base reads: the three probes of its card, or a tower trained on the class alone.
 
-The demo's agent reads its answer from the view it chose. This probe asks how much class
-information the tiny model's own vision tower (random init, trained here) can extract from each
-framing of the same galaxies, with nothing else in the way: the tower's merged visual tokens are
-averaged and a linear head predicts the class. Vision tower and head train together with AdamW
-(lr 1e-3, batch 32) on the split's train rows; accuracy is on its val rows (test is not touched).
+``--base FOLDER`` (a pretrained base written by ``astroreason model pretrain``) reproduces the
+card's numbers from the folder's ``pretrain_summary.json`` (its recipe, hence its corpus and its
+held-out rows):
 
-Framings (the environment's own resampling, from ``astroreason.tools``; ``V`` = ``--view``):
+* the linear probe on the **stage-1 tower** (``--stage1``, default ``WORK/stage-1-tower/model``);
+* the same probe on the base's own **frozen tower**;
+* the base's **greedy answers** (naming per framing, from codec ids, grounding, spectra);
+* the **id-grid classifier**, the reference for what the codec ids carry.
 
-* ``overview``: the whole field at ``V`` px (what every arm sees first);
-* ``matched``: the whole field at the ``no-tools-matched`` side for one tool call (96 px at 64);
-* ``zoomF``: a zoom by ``F`` around the true box centre snapped to the 50-unit grid, as the SFT
-  teacher of ``tiny-cpu`` calls it (``zoom3``, ``zoom4``, ...);
-* ``zoomF-exact``: the same zoom around the exact box centre;
-* ``fit``: a zoom around the exact centre whose factor makes the padded box fill the view;
-* ``crop``: the true box padded by 15% on each side, as an exact ``crop`` call returns it.
+A linear probe is a logistic regression on the mean merged visual token of each view, fit on the
+corpus's first training rows and scored on the reported held-out rows
+(``astroreason.training.tower.linear_probe``).
 
-Usage (12-22 s per framing for 8 epochs on one core)::
+``--data FILE --model FOLDER`` is the older experiment kept for comparison: a tower of the
+model's shape trained together with a linear head on the class alone, per framing, on the
+split's train rows, scored on its val rows (the table in ``../shared/docs/stack.md``).
 
+Usage::
+
+    .venv/bin/python scripts/probe_tiny_vision.py --base checkpoints/tiny-base
     .venv/bin/python scripts/probe_tiny_vision.py --data runs/demo/data/galaxies.h5 \
-        --model runs/demo/tiny-model --framings overview matched zoom3 zoom4 zoom4-exact fit crop
-
-Result on the demo's data (2,000 galaxies, 1,400 train / 200 val rows, the demo's tiny model,
-8 epochs; mean val accuracy over the last three epochs; one run each, +-0.03 is noise)::
-
-    overview 0.31   matched 0.28   zoom3 0.32   zoom3-exact 0.33
-    zoom4 0.29      zoom4-exact 0.41   fit 0.46   crop 0.46
-
-For this tower the zoom the demo's agent calls (x3 on the 50-unit grid) carries about what the
-pixel-matched overview carries, which is why the agent ties ``no-tools-matched``; a view centred
-exactly and scaled to the galaxy (``fit``, ``crop``) carries 15 points more.
+        --model runs/demo/tiny-model --framings overview matched zoom3 crop
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
 
 def framing_view(image: np.ndarray, bbox, framing: str, view: int) -> np.ndarray:
-    """One framing of a galaxy (see the module docstring); the pretraining corpus's own framings."""
+    """One framing of a galaxy; ``zoomF`` is the 50-grid zoom, ``fit`` scales the box to the view."""
     from astroreason.training.pretrain import framing_view as corpus_view
 
     if framing == "fit":  # the exact centre, magnified so that the padded box fills the view
@@ -60,11 +54,13 @@ def framing_view(image: np.ndarray, bbox, framing: str, view: int) -> np.ndarray
         raise SystemExit(f"--framings: unknown {framing!r}") from None
 
 
-def probe(source, rows, labels, framing, args) -> list[float]:
+def class_only(source, rows, labels, framing, args) -> list[float]:
     """Train tower + head on one framing; val accuracy after every epoch."""
     import torch
     from PIL import Image
     from transformers import AutoProcessor, Qwen3VLForConditionalGeneration
+
+    from astroreason.training.tower import merged_tokens
 
     torch.manual_seed(args.seed)
     proc = AutoProcessor.from_pretrained(args.model)
@@ -83,14 +79,11 @@ def probe(source, rows, labels, framing, args) -> list[float]:
                     Image.fromarray(framing_view(s.image, s.meta["bbox"], framing, args.view))
                 )
             enc = proc.image_processor(images=ims, return_tensors="pt")
-            y = torch.as_tensor(labels[chunk])
-            out.append((enc["pixel_values"], enc["image_grid_thw"], y))
+            out.append((enc["pixel_values"], enc["image_grid_thw"], torch.as_tensor(labels[chunk])))
         return out
 
     def logits(pv, thw):
-        emb = visual(pv, grid_thw=thw).pooler_output
-        n = (thw.prod(-1) // visual.spatial_merge_size**2).tolist()
-        return head(torch.stack([e.mean(0) for e in torch.split(emb, n)]))
+        return head(torch.stack([t.mean(0) for t in merged_tokens(visual, pv, thw)]))
 
     train, val = batches("train", 32), batches("val", 100)
     rng = np.random.default_rng(args.seed)
@@ -110,17 +103,67 @@ def probe(source, rows, labels, framing, args) -> list[float]:
     return accs
 
 
+def base_probes(args) -> None:
+    """The card's three probes (and the id reference) for a pretrained base folder."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from astroreason.training.pretrain import (
+        GalaxyCorpus,
+        PretrainConfig,
+        SpectrumCorpus,
+        ids_reference,
+        probe,
+        tower_probe,
+        write_corpus,
+    )
+
+    torch.set_num_threads(args.threads)
+    base = Path(args.base)
+    summary = json.loads((base / "pretrain_summary.json").read_text())
+    cfg = PretrainConfig.from_dict(summary["config"])
+    stage1 = Path(args.stage1 or Path(cfg.work) / "stage-1-tower" / "model")
+    galaxies = GalaxyCorpus(cfg, write_corpus(cfg, progress=False))
+    spectra = SpectrumCorpus(cfg)
+    processor = AutoProcessor.from_pretrained(base)
+    load = lambda f: AutoModelForImageTextToText.from_pretrained(f, dtype=torch.float32).eval()  # noqa: E731
+    t = time.time()
+    first = tower_probe(load(stage1).model.visual, processor, cfg, galaxies, spectra)
+    model = load(base)
+    final = tower_probe(model.model.visual, processor, cfg, galaxies, spectra)
+    greedy = probe(model, processor, cfg, galaxies, spectra)
+    ref = ids_reference(galaxies, cfg)
+    print(f"{'class from':14} {'stage-1 probe':>13} {'final probe':>11} {'greedy':>7}")
+    for f, v in greedy["naming"].items():
+        print(f"{f:14} {first['naming'][f]:13.3f} {final['naming'][f]:11.3f} {v:7.3f}")
+    for k in ("family_accuracy", "nii_ha_accuracy"):
+        print(
+            f"{k:14} {first['spectra'][k]:13.3f} {final['spectra'][k]:11.3f} "
+            f"{greedy['spectra'][k]:7.3f}"
+        )
+    print(f"{'ids of':14} {'id-grid clf':>13} {'':>11} {'greedy':>7}")
+    for f, v in greedy["naming_ids"].items():
+        print(f"{f:14} {ref[f]:13.3f} {'':>11} {v:7.3f}")
+    print(f"({time.time() - t:.0f} s)")
+
+
 def main() -> None:
-    """Run the probe on every framing and print one line each."""
+    """Parse the flags and run one of the two probes."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", required=True, help="galaxy file with a bbox column (synthetic)")
-    ap.add_argument("--model", required=True, help="tiny model folder (astroreason model tiny)")
+    ap.add_argument("--base", help="pretrained base folder: reproduce its card's probes")
+    ap.add_argument("--stage1", help="stage-1 model folder (default WORK/stage-1-tower/model)")
+    ap.add_argument("--data", help="galaxy file with a bbox column (class-only probe)")
+    ap.add_argument("--model", help="tiny model folder (class-only probe)")
     ap.add_argument("--framings", nargs="+", default=["overview", "matched", "zoom3", "crop"])
     ap.add_argument("--view", type=int, default=64, help="view side in px")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0, help="split seed and training seed")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = ap.parse_args()
+    if args.base:
+        return base_probes(args)
+    if not (args.data and args.model):
+        raise SystemExit("give --base FOLDER, or --data FILE and --model FOLDER")
 
     import torch
 
@@ -136,7 +179,7 @@ def main() -> None:
     print(f"{'framing':10} {'last-3 mean':>11}  per epoch")
     for framing in args.framings:
         t = time.time()
-        accs = probe(source, rows, labels, framing, args)
+        accs = class_only(source, rows, labels, framing, args)
         per = " ".join(f"{a:.3f}" for a in accs)
         print(f"{framing:10} {np.mean(accs[-3:]):11.3f}  {per}  ({time.time() - t:.0f} s)")
 

@@ -83,8 +83,26 @@ def test_encoding_a_view_is_fast(codec, held_out):
 def test_tokens_text_round_trip(codec, held_out):
     ids = codec.encode(held_out["zoom2"][3])
     text = tokens_text(ids)
-    assert text.startswith("[") and text.count(",") == 63
+    assert text.startswith("<v") and text.count("<v") == 64
     assert np.array_equal(parse_tokens_text(text, ids.shape), ids)
+    with pytest.raises(ValueError, match="expected 64"):
+        parse_tokens_text(text[: -len(f"<v{int(ids.ravel()[-1])}>")], ids.shape)
+    with pytest.raises(ValueError, match="<vN>"):
+        parse_tokens_text("[1, 2, 3]", (1, 3))
+
+
+def test_tiny_tokenizer_reads_one_token_per_id(codec, held_out):
+    """The tiny Qwen3-VL holds every tiny-vq id as one token (digits cost about 3.6 a id)."""
+    from astroreason.models.tiny import TinyModelConfig, build_tokenizer
+
+    tok = build_tokenizer(TinyModelConfig())
+    ids = codec.encode(held_out["crop"][0])
+    text = tokens_text(ids)
+    enc = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(enc) == ids.size
+    assert tok.decode(enc) == text
+    digits = "[" + ", ".join(str(int(t)) for t in ids.ravel()) + "]"
+    assert len(tok(digits, add_special_tokens=False)["input_ids"]) > 3 * ids.size
 
 
 @pytest.mark.parametrize(

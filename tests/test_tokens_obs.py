@@ -59,7 +59,7 @@ def test_the_model_reads_token_ids_of_each_view_and_no_image(galaxy_file, codec)
     # what a model stack receives: text blocks only, the ids first
     chat = to_chat(msgs, lambda image: pytest.fail("no image block expected"))
     assert [b["type"] for b in chat[1]["content"]] == ["text", "text"]
-    assert chat[1]["content"][0]["text"].startswith("[")
+    assert chat[1]["content"][0]["text"].startswith("<v")
 
     _, _, _, _, info = env.step(ZOOM)
     tool = info["messages"][-1]
@@ -157,7 +157,7 @@ def test_rollout_cli_tokens_writes_decoded_views_and_the_viewer_shows_them(
         assert len(toks) == 1 + r["metrics"]["ok_tool_calls"] >= 2
         for b in toks:
             assert (out / b["path"]).is_file() and b["shape"] == [8, 8]
-            assert b["text"].strip().startswith("[")
+            assert b["text"].strip().startswith("<v")
         assert not any(blocks(m, "image") for m in r["logs"]["messages"])
     page = write_viewer(out).read_text()
     assert page.count('alt="decoded tokens"') == sum(

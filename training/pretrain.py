@@ -39,6 +39,7 @@ import numpy as np
 
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.models.tiny import TinyModelConfig
+from astroreason.training.tower import BLANK, STOP_FRAMINGS, TowerStage
 
 NAME_Q = "What kind of galaxy is this? Answer with one class name."
 GROUND_Q = "Where is the galaxy? Give its centre and box in 0-1000 coordinates."
@@ -65,6 +66,23 @@ GALAXY_FRAMINGS = ("overview", "matched", "zoom2", "zoom3", "zoom3-grid", "zoom4
 
 PROBE_FRAMINGS = ("overview", "matched", "zoom3-grid", "zoom3-exact", "zoom4-exact", "crop")
 """Framings the card reports (``zoom3-grid`` is the demo teacher's zoom)."""
+
+
+@dataclass(frozen=True)
+class LMStage:
+    """A stage that trains through the language model's loss (assistant tokens only)."""
+
+    max_steps: int
+    """Optimizer steps."""
+
+    learning_rate: float
+    """Peak learning rate of the language model and the mergers (AdamW, cosine, warm-up)."""
+
+    tower_learning_rate: float = 0.0
+    """Peak learning rate of the vision tower's patch embedding and blocks; 0 freezes them."""
+
+    batch_size: int = 32
+    """Examples per optimizer step."""
 
 
 @dataclass(frozen=True)
@@ -98,30 +116,40 @@ class PretrainConfig:
     spectrum_view: tuple[int, int] = (128, 64)
     """Width and height of the spectrum plots."""
 
-    examples_per_galaxy: int = 5
+    examples_per_galaxy: int = 10
     """Examples drawn per corpus galaxy and epoch (a mix of the tasks, see ``task_mix``)."""
 
-    examples_per_spectrum: int = 2
+    examples_per_spectrum: int = 4
     """Examples drawn per corpus spectrum and epoch."""
 
     task_mix: tuple[tuple[str, float], ...] = (
-        ("name", 0.45),
-        ("ground", 0.2),
+        ("name", 0.35),
+        ("name-ids", 0.15),
+        ("ground", 0.15),
         ("conversation", 0.35),
     )
-    """Galaxy tasks and their shares."""
+    """Galaxy tasks and their shares (``name-ids``: the class from a view's codec ids as text)."""
 
-    epochs: float = 2.0
-    """Passes over the examples."""
+    tokens_share: float = 0.25
+    """Share of the conversations held in the ``tokens`` observation (codec ids, no image)."""
 
-    max_steps: int = -1
-    """Optimizer steps; > 0 overrides ``epochs``."""
+    codec: str = "tiny-vq"
+    """Codec of the ``name-ids`` examples and the ``tokens`` conversations."""
 
-    batch_size: int = 32
-    """Examples per optimizer step."""
+    tower: TowerStage = field(default_factory=TowerStage)
+    """Stage 1: the vision tower alone, with heads, until its linear probe stops rising."""
 
-    learning_rate: float = 2e-3
-    """Peak learning rate (AdamW, cosine decay after a linear warm-up)."""
+    align: LMStage = field(default_factory=lambda: LMStage(max_steps=1800, learning_rate=2e-3))
+    """Stage 2: mergers and language model on the frozen tower. The tiny language model starts
+    from random weights (there is no released tiny LM to freeze), so it trains here too."""
+
+    full: LMStage = field(
+        default_factory=lambda: LMStage(max_steps=700, learning_rate=5e-4, tower_learning_rate=5e-5)
+    )
+    """Stage 3: everything, the tower at a tenth of the rest's lower learning rate."""
+
+    threads: int = 2
+    """Torch CPU threads (both cores of the project machine)."""
 
     warmup_ratio: float = 0.03
     """Share of the steps spent warming up."""
@@ -146,12 +174,42 @@ class PretrainConfig:
         """The CLI command that rebuilds this recipe."""
         default = PretrainConfig()
         flags = []
-        names = ("out", "work", "n_galaxies", "n_spectra", "epochs", "max_steps", "batch_size")
-        for f in (*names, "probe_items", "seed"):
+        for f in ("out", "work", "n_galaxies", "n_spectra", "probe_items", "seed"):
             value = getattr(self, f)
             if value != getattr(default, f):
                 flags.append(f"--{f.replace('_', '-')} {value}")
+        for stage in ("tower", "align", "full"):
+            value, base = getattr(self, stage), getattr(default, stage)
+            if value.max_steps != base.max_steps:
+                flags.append(f"--{stage}-steps {value.max_steps}")
         return " ".join(["astroreason model pretrain", *flags])
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainConfig:
+        """The config a card's ``pretrain_summary.json`` records (``dataclasses.asdict`` form)."""
+        d = dict(d)
+        d["tower"] = TowerStage(**d["tower"])
+        d["align"], d["full"] = LMStage(**d["align"]), LMStage(**d["full"])
+        d["model"] = TinyModelConfig(**d["model"])
+        d["spectrum_view"] = tuple(d["spectrum_view"])
+        d["task_mix"] = tuple(tuple(t) for t in d["task_mix"])
+        return cls(**d)
+
+    @property
+    def train_rows(self) -> int:
+        """Corpus galaxies used for training (the rest are held out)."""
+        return int(round(self.n_galaxies * (1 - self.held_out)))
+
+    @property
+    def train_spectra(self) -> int:
+        """Corpus spectra used for training."""
+        return int(round(self.n_spectra * (1 - self.held_out)))
+
+    def held_out_rows(self) -> tuple[list[int], list[int]]:
+        """Held-out galaxies: the first half decides when the tower stops, the second is reported."""
+        rows = list(range(self.train_rows, self.n_galaxies))
+        half = len(rows) // 2
+        return rows[:half], rows[half:][: self.probe_items]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,8 +303,18 @@ def _qa(images: list[np.ndarray], question: str, answer: str | None) -> dict[str
     return {"messages": messages, "tools": None}
 
 
+def _ids_qa(ids_text: str, question: str, answer: str | None) -> dict[str, Any]:
+    """A question about a view given as codec ids (the ``tokens`` observation's block)."""
+    ex = _qa([], question, answer)
+    ex["messages"][0]["content"].insert(0, {"type": "text", "text": ids_text + "\n"})
+    return ex
+
+
 class SpectrumCorpus:
     """The corpus spectra, made in memory by ``make_spectrum`` (deterministic per index)."""
+
+    families = SPECTRUM_SUBCLASSES
+    """The tower's spectrum head: the four families (the subclass question's answers)."""
 
     def __init__(self, cfg: PretrainConfig):
         from astroreason.data.synth_spectra import SpectraSynthConfig
@@ -275,6 +343,19 @@ class SpectrumCorpus:
             return spectrum_overview(wl, s.flux, mask, w, h)[0]
         return spectrum_window(wl, s.flux, mask, window[0], window[1], w, h)[0]
 
+    def window(self, i: int, rng=None) -> tuple[float, float]:
+        """The key window around H-alpha, shifted by up to a quarter of its width (``rng``)."""
+        lo, hi = self.get(i).key_window
+        shift = 0.0 if rng is None else rng.uniform(-0.25, 0.25) * (hi - lo)
+        return lo + shift, hi + shift
+
+    def tower_view(self, i: int, rng) -> tuple[np.ndarray, int]:
+        """A whole plot or a key window (galaxies, half the time), and the family's index."""
+        s = self.get(i)
+        whole = not s.family.startswith("GALAXY") or rng.random() < 0.5
+        view = self.plot(i, None if whole else self.window(i, rng))
+        return view, self.families.index(s.family)
+
 
 def spectrum_example(corpus: SpectrumCorpus, i: int, rng) -> dict[str, Any]:
     """One spectrum example: the family from the whole plot, or a window question."""
@@ -282,9 +363,7 @@ def spectrum_example(corpus: SpectrumCorpus, i: int, rng) -> dict[str, Any]:
     galaxy = s.family.startswith("GALAXY")
     if not galaxy or rng.random() < 0.3:
         return _qa([corpus.plot(i, None)], SPEC_FAMILY_Q, f"<answer>{s.cls}</answer>")
-    lo, hi = s.key_window
-    shift = rng.uniform(-0.25, 0.25) * (hi - lo)
-    view = corpus.plot(i, (lo + shift, hi + shift))
+    view = corpus.plot(i, corpus.window(i, rng))
     if rng.random() < 0.5:
         return _qa([view], SPEC_RATIO_Q, "high" if s.family == "GALAXY AGN" else "low")
     return _qa([view], SPEC_SUB_Q, f"<answer>{s.family}</answer>")
@@ -294,24 +373,67 @@ class GalaxyCorpus:
     """Examples from the corpus galaxies; conversations run through ``GalaxyEnv`` itself."""
 
     def __init__(self, cfg: PretrainConfig, path: Path):
+        from astroreason.codecs import open_codec
         from astroreason.data import open_source
         from astroreason.envs.galaxy import GalaxyEnv
 
         self.cfg = cfg
         self.source = open_source(path)
         self.class_names = tuple(self.source.class_names)
+        self.codec = open_codec(cfg.codec)
         opts = {"view_size": cfg.view_size, "max_tool_calls": 1, "max_turns": 4}
+        conds = ("tools", "no-tools", "no-tools-matched", "blank-tools")
         self.envs = {
-            c: GalaxyEnv(self.source, split="all", condition=c, **opts)
-            for c in ("tools", "no-tools", "no-tools-matched", "blank-tools")
+            (c, obs): GalaxyEnv(
+                self.source,
+                split="all",
+                condition=c,
+                obs=obs,
+                **({"codec": cfg.codec} if obs == "tokens" else {}),
+                **opts,
+            )
+            for c in conds
+            for obs in ("pixels", "tokens")
         }
+
+    def label(self, row: int) -> int:
+        """The class index of ``row``."""
+        return int(self.source[row].label)
+
+    def view(self, row: int, framing: str, rng=None) -> np.ndarray:
+        """One framing of ``row`` (see :func:`framing_view`)."""
+        s = self.source[row]
+        return framing_view(s.image, s.meta["bbox"], framing, self.cfg.view_size, rng)
+
+    def tower_view(self, row: int, framing: str, rng) -> tuple[np.ndarray, int]:
+        """A view and the tower's galaxy label (``blank``: a black view, the extra class)."""
+        if framing == BLANK:
+            side = self.cfg.view_size
+            return np.zeros((side, side, 3), np.uint8), len(self.class_names)
+        return self.view(row, framing, rng), self.label(row)
+
+    def overview_box(self, row: int) -> list[float]:
+        """The galaxy's box in the overview, 0-1 units (the tower's box head)."""
+        s = self.source[row]
+        return [float(v) / s.image.shape[1] for v in np.asarray(s.meta["bbox"]).ravel()[:4]]
+
+    def ids_text(self, row: int, framing: str, rng=None) -> str:
+        """A view as the ``tokens`` observation writes it: codec ids as text."""
+        from astroreason.codecs import tokens_text
+
+        return tokens_text(self.codec.encode(self.view(row, framing, rng)))
 
     def name_example(self, row: int, rng, framing: str | None = None) -> dict[str, Any]:
         """The class from one view (a random framing unless given)."""
-        s = self.source[row]
         framing = framing or str(rng.choice(GALAXY_FRAMINGS))
-        view = framing_view(s.image, s.meta["bbox"], framing, self.cfg.view_size, rng)
-        return _qa([view], NAME_Q, f"<answer>{self.class_names[s.label]}</answer>")
+        answer = f"<answer>{self.class_names[self.label(row)]}</answer>"
+        return _qa([self.view(row, framing, rng)], NAME_Q, answer)
+
+    def name_ids_example(self, row: int, rng, framing: str | None = None) -> dict[str, Any]:
+        """The class from one view's codec ids (a random framing unless given)."""
+        framing = framing or str(rng.choice(GALAXY_FRAMINGS))
+        answer = f"<answer>{self.class_names[self.label(row)]}</answer>"
+        return _ids_qa(self.ids_text(row, framing, rng), NAME_Q, answer)
 
     def ground_example(self, row: int) -> dict[str, Any]:
         """Centre and box of the galaxy from the overview."""
@@ -334,7 +456,8 @@ class GalaxyCorpus:
             if u < 0.85
             else "no-tools-matched"
         )
-        env = self.envs[cond]
+        obs = "tokens" if rng.random() < self.cfg.tokens_share else "pixels"
+        env = self.envs[cond, obs]
         _, info = env.reset(seed=int(rng.integers(1 << 30)), options={"row_id": row})
         gt = info["ground_truth"]
         if env.uses_tools and rng.random() < 0.7:
@@ -363,10 +486,11 @@ class GalaxyCorpus:
 class CorpusDataset:
     """Index -> one training example (messages with ndarray images, tool schemas or None)."""
 
-    def __init__(self, cfg: PretrainConfig, galaxies: GalaxyCorpus, spectra: SpectrumCorpus):
-        self.cfg, self.galaxies, self.spectra = cfg, galaxies, spectra
-        n_g = int(round(cfg.n_galaxies * (1 - cfg.held_out)))
-        n_s = int(round(cfg.n_spectra * (1 - cfg.held_out)))
+    def __init__(
+        self, cfg: PretrainConfig, galaxies: GalaxyCorpus, spectra: SpectrumCorpus, salt: int = 0
+    ):
+        self.cfg, self.galaxies, self.spectra, self.salt = cfg, galaxies, spectra, salt
+        n_g, n_s = cfg.train_rows, cfg.train_spectra
         self.items = [("g", r) for r in range(n_g) for _ in range(cfg.examples_per_galaxy)]
         self.items += [("s", r) for r in range(n_s) for _ in range(cfg.examples_per_spectrum)]
         names, shares = zip(*cfg.task_mix, strict=True)
@@ -377,12 +501,14 @@ class CorpusDataset:
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         kind, row = self.items[i]
-        rng = np.random.default_rng([self.cfg.seed, i])
+        rng = np.random.default_rng([self.cfg.seed, self.salt, i])
         if kind == "s":
             return spectrum_example(self.spectra, row, rng)
         task = self.task_names[int(rng.choice(len(self.task_names), p=self.task_p))]
         if task == "name":
             return self.galaxies.name_example(row, rng)
+        if task == "name-ids":
+            return self.galaxies.name_ids_example(row, rng)
         if task == "ground":
             return self.galaxies.ground_example(row)
         return self.galaxies.conversation(row, rng)
@@ -435,8 +561,11 @@ class MixedCollator:
         parts = [self.encode(ex) for ex in examples]
         length = max(p["input_ids"].shape[1] for p in parts)
         batch: dict[str, Any] = {}
-        for key in parts[0]:
-            tensors = [p[key] for p in parts]
+        keys = dict.fromkeys(
+            k for p in parts for k in p
+        )  # examples given as codec ids have no image
+        for key in keys:
+            tensors = [p[key] for p in parts if key in p]
             if key in ("pixel_values", "image_grid_thw"):
                 batch[key] = torch.cat(tensors, 0)
                 continue
@@ -453,40 +582,53 @@ class MixedCollator:
 # ----------------------------------------------------------------------------------------------
 # training
 # ----------------------------------------------------------------------------------------------
-def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> dict[str, Any]:
-    """Write the corpus, build the random tiny model, train it, probe it, write model and card.
+STAGES = ("tower", "align", "full")
+"""The stages, in order; each writes ``WORK/stage-K-NAME/`` and is skipped once done."""
 
-    Returns:
-        A summary: steps, losses, wall time, the probe's numbers and the output folder.
+
+def _load(folder: Path):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    return AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)
+
+
+def _is_tower(name: str) -> bool:
+    """Parameters of the vision tower proper (not its mergers, which map it to the LM)."""
+    return name.startswith("model.visual.") and "merger" not in name
+
+
+def run_lm_stage(
+    model, processor, dataset, stage: LMStage, work: Path, cfg: PretrainConfig, progress: bool
+) -> dict[str, Any]:
+    """Train through the language model's loss; the tower frozen unless it has a learning rate.
+
+    Resumable from the newest checkpoint in ``work`` (saved every ``save_steps``).
     """
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor, Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
-    from astroreason.models.tiny import build_tiny_model, count_parameters
-
-    t0 = time.perf_counter()
-    work = Path(cfg.work)
-    work.mkdir(parents=True, exist_ok=True)
-    path = write_corpus(cfg, progress=progress)
-    init = build_tiny_model(work / "init-model", cfg.model, seed=cfg.seed)
-    processor = AutoProcessor.from_pretrained(init)
-    model = AutoModelForImageTextToText.from_pretrained(init, dtype=torch.float32)
-    galaxies = GalaxyCorpus(cfg, path)
-    spectra = SpectrumCorpus(cfg)
-    dataset = CorpusDataset(cfg, galaxies, spectra)
+    tower, rest = [], []
+    for name, p in model.named_parameters():
+        frozen = _is_tower(name) and stage.tower_learning_rate <= 0
+        p.requires_grad_(not frozen)
+        if not frozen:
+            (tower if _is_tower(name) else rest).append(p)
+    groups = [{"params": rest, "lr": stage.learning_rate}]
+    if tower:
+        groups.append({"params": tower, "lr": stage.tower_learning_rate})
+    optimizer = torch.optim.AdamW(groups, lr=stage.learning_rate, weight_decay=cfg.weight_decay)
     args = TrainingArguments(
-        output_dir=str(work / "trainer"),
-        per_device_train_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
+        output_dir=str(work),
+        per_device_train_batch_size=stage.batch_size,
+        learning_rate=stage.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a share of the steps
-        weight_decay=cfg.weight_decay,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        logging_steps=cfg.logging_steps
-        if cfg.max_steps <= 0
-        else max(1, min(cfg.logging_steps, cfg.max_steps // 4)),
-        save_strategy="no",
+        max_steps=stage.max_steps,
+        logging_steps=max(1, min(cfg.logging_steps, stage.max_steps // 4)),
+        save_strategy="steps",
+        save_steps=max(1, min(200, stage.max_steps // 2)),
+        save_total_limit=1,
         report_to=[],
         use_cpu=True,
         seed=cfg.seed,
@@ -495,34 +637,123 @@ def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) 
         disable_tqdm=not progress,
     )
     trainer = Trainer(
-        model=model, args=args, train_dataset=dataset, data_collator=MixedCollator(processor)
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=MixedCollator(processor),
+        optimizers=(optimizer, None),
     )
-    t_train = time.perf_counter()
-    trainer.train()
-    train_s = time.perf_counter() - t_train
+    saved = [int(c.name.split("-")[-1]) for c in work.glob("checkpoint-*")]
+    trainer.train(resume_from_checkpoint=True if saved else None)
+    for p in model.parameters():
+        p.requires_grad_(True)
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    return {
+        "steps": trainer.state.global_step,
+        "first_loss": losses[0][1] if losses else None,
+        "last_loss": losses[-1][1] if losses else None,
+        "losses": losses,
+        "resumed_from": max(saved, default=0),
+    }
 
+
+def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> dict[str, Any]:
+    """Write the corpus, build the random tiny model, run the three stages, probe, write the card.
+
+    Each stage saves its model and summary under ``WORK/stage-K-NAME/`` and is skipped when a
+    later call finds it done; a stage killed midway resumes from its newest checkpoint.
+
+    Returns:
+        A summary: per-stage steps, losses and wall time, the probes' numbers, the output folder.
+    """
+    import torch
+    from transformers import AutoProcessor
+
+    from astroreason.models.tiny import build_tiny_model, count_parameters
+    from astroreason.training.tower import run_tower_stage
+
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
+    path = write_corpus(cfg, progress=progress)
+    init = build_tiny_model(work / "init-model", cfg.model, seed=cfg.seed)
+    processor = AutoProcessor.from_pretrained(init)
+    galaxies = GalaxyCorpus(cfg, path)
+    spectra = SpectrumCorpus(cfg)
+    stop_rows, report_rows = cfg.held_out_rows()
+    rows = list(range(cfg.train_rows))
+    stages: dict[str, Any] = {}
+    previous = init
+    for k, name in enumerate(STAGES, 1):
+        folder = work / f"stage-{k}-{name}"
+        done = folder / "summary.json"
+        if done.exists():
+            stages[name] = json.loads(done.read_text())
+            previous = folder / "model"
+            continue
+        if progress:
+            print(f"stage {k}/{len(STAGES)}: {name}")
+        torch.manual_seed(cfg.seed + k)
+        model = _load(previous)
+        t = time.perf_counter()
+        if name == "tower":
+            summary = run_tower_stage(
+                model,
+                processor,
+                galaxies,
+                spectra,
+                rows,
+                list(range(cfg.train_spectra)),
+                stop_rows,
+                cfg.tower,
+                folder / "trainer",
+                cfg.seed,
+                progress,
+            )
+        else:
+            dataset = CorpusDataset(cfg, galaxies, spectra, salt=k)
+            summary = run_lm_stage(
+                model, processor, dataset, getattr(cfg, name), folder / "trainer", cfg, progress
+            )
+        summary["wall_s"] = round(time.perf_counter() - t, 1)
+        model.eval()
+        if name == "tower":
+            summary["probe"] = tower_probe(model.model.visual, processor, cfg, galaxies, spectra)
+        model.save_pretrained(folder / "model")
+        processor.save_pretrained(folder / "model")
+        done.write_text(json.dumps(_plain(summary), indent=1) + "\n")
+        shutil.rmtree(folder / "trainer", ignore_errors=True)
+        stages[name] = json.loads(done.read_text())
+        previous = folder / "model"
+
+    model = _load(previous).eval()
     out = Path(cfg.out)
     tmp = out.with_name(out.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
-    model = trainer.model.eval()
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
+    losses = {n: stages[n].get("losses", []) for n in ("align", "full")}
     (tmp / "loss_history.json").write_text(json.dumps(losses) + "\n")
+    t = time.perf_counter()
     results = probe(model, processor, cfg, galaxies, spectra)
+    results["tower"] = tower_probe(model.model.visual, processor, cfg, galaxies, spectra)
+    results["tower_stage1"] = stages["tower"]["probe"]
+    results["ids_reference"] = ids_reference(galaxies, cfg)
+    probe_s = time.perf_counter() - t
     summary = {
         "config": _plain(dataclasses.asdict(cfg)),
         "command": cfg.command,
         "parameters": count_parameters(model),
-        "examples_per_epoch": len(dataset),
-        "steps": trainer.state.global_step,
-        "first_loss": losses[0][1] if losses else None,
-        "last_loss": losses[-1][1] if losses else None,
-        "train_wall_s": round(train_s, 1),
+        "stages": {n: {k: v for k, v in st.items() if k != "losses"} for n, st in stages.items()},
+        "train_wall_s": round(sum(st["wall_s"] for st in stages.values()), 1),
+        "probe_wall_s": round(probe_s, 1),
         "total_wall_s": round(time.perf_counter() - t0, 1),
         "torch_threads": torch.get_num_threads(),
+        "ids_cost": ids_cost(processor, galaxies),
         "probe": results,
     }
+    summary["targets"] = targets(results)
     (tmp / "pretrain_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (tmp / "README.md").write_text(model_card(summary, tmp))
     if out.exists():
@@ -570,20 +801,21 @@ def probe(
     """What the model does on held-out corpus items: naming per framing, grounding, spectra."""
     from astroreason.protocol import parse_reply
 
-    n_g = int(round(cfg.n_galaxies * (1 - cfg.held_out)))
-    rows = list(range(n_g, cfg.n_galaxies))[: cfg.probe_items]
+    rows = cfg.held_out_rows()[1]
     names = galaxies.class_names
-    labels = [galaxies.source[r].label for r in rows]
-    out: dict[str, Any] = {"galaxies": len(rows), "naming": {}}
-    for framing in PROBE_FRAMINGS:
-        exs = [galaxies.name_example(r, None, framing) for r in rows]
-        for ex in exs:
-            ex["messages"] = ex["messages"][:1]
-        replies = greedy_replies(model, processor, exs, max_new_tokens=8)
-        preds = [parse_reply(t, names).answer for t in replies]
-        out["naming"][framing] = float(
-            np.mean([p == y for p, y in zip(preds, labels, strict=True)])
-        )
+    labels = [galaxies.label(r) for r in rows]
+    out: dict[str, Any] = {"galaxies": len(rows), "naming": {}, "naming_ids": {}}
+    for key, framings, make in (
+        ("naming", PROBE_FRAMINGS, galaxies.name_example),
+        ("naming_ids", IDS_FRAMINGS, galaxies.name_ids_example),
+    ):
+        for framing in framings:
+            exs = [make(r, None, framing) for r in rows]
+            for ex in exs:
+                ex["messages"] = ex["messages"][:1]
+            replies = greedy_replies(model, processor, exs, max_new_tokens=8)
+            preds = [parse_reply(t, names).answer for t in replies]
+            out[key][framing] = float(np.mean([p == y for p, y in zip(preds, labels, strict=True)]))
     exs = [galaxies.ground_example(r) for r in rows]
     for ex in exs:
         ex["messages"] = ex["messages"][:1]
@@ -614,8 +846,7 @@ def probe_spectra(model, processor, cfg: PretrainConfig, spectra: SpectrumCorpus
     """Family from the whole plot; [N II]/H-alpha high or low from the key window (galaxies)."""
     from astroreason.protocol import parse_reply
 
-    n_s = int(round(cfg.n_spectra * (1 - cfg.held_out)))
-    idx = list(range(n_s, cfg.n_spectra))[: cfg.probe_items]
+    idx = list(range(cfg.train_spectra, cfg.n_spectra))[: cfg.probe_items]
     fam = [_qa([spectra.plot(i, None)], SPEC_FAMILY_Q, None) for i in idx]
     replies = greedy_replies(model, processor, fam, max_new_tokens=8)
     fam_acc = np.mean(
@@ -641,6 +872,135 @@ def probe_spectra(model, processor, cfg: PretrainConfig, spectra: SpectrumCorpus
     }
 
 
+IDS_FRAMINGS = ("overview", "zoom3-grid", "crop")
+"""Framings whose codec ids the card reports (the tokens observation's overview and looks)."""
+
+
+def tower_probe(visual, processor, cfg: PretrainConfig, galaxies, spectra) -> dict[str, Any]:
+    """Linear probes on the frozen tower's mean merged token, per framing and spectrum question.
+
+    Fit on the first ``tower.probe_train_rows`` training rows (training spectra), scored on the
+    reported held-out rows (held-out spectra).
+    """
+    from astroreason.training.tower import linear_probe, tower_features
+
+    ip = processor.image_processor
+    train = list(range(min(cfg.tower.probe_train_rows, cfg.train_rows)))
+    test = cfg.held_out_rows()[1]
+    ytr = np.asarray([galaxies.label(r) for r in train])
+    yte = np.asarray([galaxies.label(r) for r in test])
+    out: dict[str, Any] = {"naming": {}}
+    for f in PROBE_FRAMINGS:
+        xtr = tower_features(visual, ip, [galaxies.view(r, f) for r in train])
+        xte = tower_features(visual, ip, [galaxies.view(r, f) for r in test])
+        out["naming"][f] = linear_probe(xtr, ytr, xte, yte)
+    s_train = list(range(cfg.train_spectra))
+    s_test = list(range(cfg.train_spectra, cfg.n_spectra))
+
+    def spec_probe(idx_train, idx_test, window: bool, label) -> float:
+        def feats(idx):
+            views = [spectra.plot(i, spectra.window(i) if window else None) for i in idx]
+            return tower_features(visual, ip, views)
+
+        ya = np.asarray([label(i) for i in idx_train])
+        yb = np.asarray([label(i) for i in idx_test])
+        return linear_probe(feats(idx_train), ya, feats(idx_test), yb)
+
+    gal = lambda idx: [i for i in idx if spectra.get(i).family.startswith("GALAXY")]  # noqa: E731
+    out["spectra"] = {
+        "family_accuracy": spec_probe(
+            s_train, s_test, False, lambda i: SPECTRUM_CLASSES.index(spectra.get(i).cls)
+        ),
+        "nii_ha_accuracy": spec_probe(
+            gal(s_train), gal(s_test), True, lambda i: spectra.get(i).family == "GALAXY AGN"
+        ),
+    }
+    return out
+
+
+def ids_reference(galaxies, cfg: PretrainConfig, epochs: int = 40) -> dict[str, float]:
+    """What the codec ids carry: a small classifier trained on the id grid alone, per framing.
+
+    Each id is embedded (16 numbers, plus a learned position), the grid flattened into a
+    64-unit hidden layer and a linear head; AdamW, weight decay 0.05, ``epochs`` passes over
+    the training rows; accuracy on the reported held-out rows.
+    """
+    import torch
+
+    train = list(range(cfg.train_rows))
+    test = cfg.held_out_rows()[1]
+    ytr = torch.as_tensor([galaxies.label(r) for r in train])
+    yte = torch.as_tensor([galaxies.label(r) for r in test])
+    vocab = int(galaxies.codec.describe().get("vocab_size", 256))
+    out = {}
+    for f in IDS_FRAMINGS:
+        xtr, xte = (
+            torch.as_tensor(
+                np.stack([galaxies.codec.encode(galaxies.view(r, f)).ravel() for r in rows])
+            )
+            for rows in (train, test)
+        )
+        torch.manual_seed(cfg.seed)
+        n = xtr.shape[1]
+        emb = torch.nn.Embedding(vocab, 16)
+        pos = torch.nn.Parameter(torch.zeros(n, 16))
+        net = torch.nn.Sequential(
+            torch.nn.Flatten(),
+            torch.nn.Linear(n * 16, 64),
+            torch.nn.GELU(),
+            torch.nn.Linear(64, 10),
+        )
+        params = [*emb.parameters(), pos, *net.parameters()]
+        opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.05)
+        g = torch.Generator().manual_seed(cfg.seed)
+        for _ in range(epochs):
+            for b in torch.randperm(len(xtr), generator=g).split(64):
+                loss = torch.nn.functional.cross_entropy(net(emb(xtr[b]) + pos), ytr[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            out[f] = float((net(emb(xte) + pos).argmax(-1) == yte).float().mean())
+    return out
+
+
+def ids_cost(processor, galaxies) -> dict[str, float]:
+    """Tokens one 64 px view's codec ids cost: as ``<vN>`` ids now, as digits before."""
+    ids = galaxies.codec.encode(galaxies.view(0, "overview"))
+    flat = [int(t) for t in ids.ravel()]
+    tok = processor.tokenizer
+    now = len(tok(galaxies.ids_text(0, "overview"), add_special_tokens=False)["input_ids"])
+    digits = "[" + ", ".join(map(str, flat)) + "]"
+    before = len(tok(digits, add_special_tokens=False)["input_ids"])
+    return {"ids": len(flat), "tokens_now": now, "tokens_as_digits": before}
+
+
+def targets(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with its value, what it needs and whether it is met."""
+    out = []
+    stage1, greedy = p["tower_stage1"]["naming"], p["naming"]
+    for f, v in greedy.items():
+        need = 0.9 * stage1[f]
+        out.append({"target": f"{f}: greedy >= 90% of the stage-1 probe", "value": v, "need": need})
+    gap = greedy["zoom3-grid"] - greedy["matched"]
+    out.append({"target": "zoom3-grid - matched >= 0.12", "value": gap, "need": 0.12})
+    out.append({"target": "crop >= 0.80", "value": greedy["crop"], "need": 0.80})
+    sp = p["spectra"]
+    out.append({"target": "[N II]/H-alpha >= 0.90", "value": sp["nii_ha_accuracy"], "need": 0.9})
+    out.append({"target": "family >= 0.90", "value": sp["family_accuracy"], "need": 0.9})
+    ref = p["ids_reference"]["zoom3-grid"]
+    out.append(
+        {
+            "target": "zoom3-grid ids: greedy >= 80% of the id-grid classifier",
+            "value": p["naming_ids"]["zoom3-grid"],
+            "need": 0.8 * ref,
+        }
+    )
+    for t in out:
+        t["met"] = bool(t["value"] >= t["need"] - 1e-9)
+    return out
+
+
 def _iou(a, b) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -653,59 +1013,128 @@ def _iou(a, b) -> float:
 # ----------------------------------------------------------------------------------------------
 # the card
 # ----------------------------------------------------------------------------------------------
+def _stage_lines(summary: dict[str, Any]) -> str:
+    c, st = summary["config"], summary["stages"]
+    lines = []
+    t = st["tower"]
+    hist = t.get("probe_history", [])
+    curve = ", ".join(f"{h['step']}: {h['mean']:.3f}" for h in hist)
+    tc = c["tower"]
+    lines.append(
+        f"- **tower** ({t['steps']:,} steps of {tc['batch_size']} views, AdamW lr "
+        f"{tc['learning_rate']}, {t['wall_s'] / 60:.1f} min): the vision tower and its mergers with "
+        f"linear heads (galaxy class + blank, spectrum family, the overview's box); loss "
+        f"{t['first_loss']:.3f} -> {t['last_loss']:.3f}. Mean linear probe ({', '.join(STOP_FRAMINGS)}) on "
+        f"the stopping half of the held-out rows, by step: {curve}."
+    )
+    for name, what in (
+        ("align", "mergers and language model on the frozen tower"),
+        ("full", "everything; the tower at its own lower learning rate"),
+    ):
+        s, sc = st[name], c[name]
+        tower = f", tower lr {sc['tower_learning_rate']}" if sc["tower_learning_rate"] > 0 else ""
+        lines.append(
+            f"- **{name}** ({s['steps']:,} steps of {sc['batch_size']} examples, lr "
+            f"{sc['learning_rate']}{tower}, {s['wall_s'] / 60:.1f} min): {what}; loss on "
+            f"assistant tokens {s['first_loss']:.3f} -> {s['last_loss']:.3f}."
+        )
+    return "\n".join(lines)
+
+
 def model_card(summary: dict[str, Any], folder: Path) -> str:
-    """The model card: corpus, size, steps, wall time, probe results, the rebuild command."""
+    """The model card: corpus, size, stages, wall time, the three probes side by side, targets."""
     c = summary["config"]
     p = summary["probe"]
     size_mb = sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6
-    naming = "\n".join(f"| {k} | {v:.3f} |" for k, v in p["naming"].items())
+    s1, tw = p["tower_stage1"], p["tower"]
+    naming = "\n".join(
+        f"| {f} | {s1['naming'][f]:.3f} | {tw['naming'][f]:.3f} | **{v:.3f}** |"
+        for f, v in p["naming"].items()
+    )
+    ids = "\n".join(
+        f"| {f} | {p['ids_reference'][f]:.3f} | **{v:.3f}** |" for f, v in p["naming_ids"].items()
+    )
     g, s = p["grounding"], p["spectra"]
+    spec = "\n".join(
+        f"| {label} | {s1['spectra'][k]:.3f} | {tw['spectra'][k]:.3f} | **{s[k]:.3f}** |"
+        for label, k in (
+            ("family, whole spectrum (3 classes)", "family_accuracy"),
+            ("[N II]/H-alpha high or low, H-alpha window", "nii_ha_accuracy"),
+        )
+    )
+    tgt = "\n".join(
+        f"| {t['target']} | {t['value']:.3f} | {t['need']:.3f} | {'met' if t['met'] else '**missed**'} |"
+        for t in summary["targets"]
+    )
+    cost = summary["ids_cost"]
     m = c["model"]
     return f"""# tiny-base: the pretrained tiny Qwen3-VL (CPU stand-in for a released Qwen3-VL)
 
 `Qwen3VLForConditionalGeneration` at {summary["parameters"]:,} parameters (vision tower: patch
 {m["patch_size"]}, width {m["vision_hidden_size"]}, depth {m["vision_depth"]}; language model: width
-{m["hidden_size"]}, {m["num_layers"]} layers), trained from random weights on CPU by
-`training/pretrain.py`. Every arm of `make demo` and the `tiny-cpu` config start from it.
-Files: {size_mb:.1f} MB.
+{m["hidden_size"]}, {m["num_layers"]} layers), trained from random weights on CPU in three stages by
+`training/pretrain.py` (stage 1 in `training/tower.py`). Every arm of `make demo` and the `tiny-cpu`
+config start from it. Files: {size_mb:.1f} MB.
 
 ## Corpus (shares no object with any demo, val or test set: its own synthesis seeds)
 - {c["n_galaxies"]:,} synthetic galaxies (Galaxy10 DECaLS format, 256 px, seed {c["galaxy_seed"]}),
   {c["n_spectra"]:,} synthetic SDSS spectra (seed {c["spectra_seed"]}); the last {c["held_out"]:.0%}
-  of each is held out for the probe below.
-- Tasks: the class from one {c["view_size"]} px view in every framing (overview, matched overview,
-  zooms x2-x4 exact, jittered and on the 50-grid, padded crops); the galaxy's centre and box in
-  0-1000 coordinates; conversations in `GalaxyEnv`'s own format (answer at once, or one rough
-  zoom/crop then the answer; no-tools, matched and blank-tool views); spectrum plots
-  ({c["spectrum_view"][0]}x{c["spectrum_view"][1]} px): the family, and [N II]/H-alpha high or low and
-  the subclass from a window around H-alpha.
-- {summary["examples_per_epoch"]:,} examples per epoch, drawn on the fly (seeded per index).
+  of each is held out: the first half of the held-out galaxies decides when the tower stage stops,
+  the second half ({p["galaxies"]} galaxies) and the held-out spectra ({s["spectra"]}) are what
+  this card reports. Nothing was tuned on a demo, val or test set.
+- Views: one {c["view_size"]} px view in every framing (overview, matched overview, zooms x2-x4
+  exact, jittered and on the 50-grid, padded crops, blank tool views); spectrum plots
+  ({c["spectrum_view"][0]}x{c["spectrum_view"][1]} px), whole or a window around H-alpha.
+- Language tasks (stages 2 and 3): the class from a view, and from its `{c["codec"]}` codec ids as
+  text (the `tokens` observation); the galaxy's centre and box in 0-1000 coordinates; conversations
+  in `GalaxyEnv`'s own format ({1 - c["tokens_share"]:.0%} pixels, {c["tokens_share"]:.0%} codec
+  ids; answer at once, or one rough zoom/crop then the answer; tools, no-tools, matched and blank
+  views); spectra: the family, and from the H-alpha window [N II]/H-alpha high or low and the
+  subclass.
 
-## Training
-{summary["steps"]:,} steps of batch {c["batch_size"]} (AdamW, lr {c["learning_rate"]}, cosine, warm-up
-{c["warmup_ratio"]}), loss on assistant tokens only: {summary["first_loss"]:.3f} at the first log,
-{summary["last_loss"]:.3f} at the last (`loss_history.json`).
-Wall time: {summary["train_wall_s"] / 60:.1f} min of training,
-{summary["total_wall_s"] / 60:.1f} min in all, on {summary["torch_threads"]} CPU threads.
+## Stages
+{_stage_lines(summary)}
 
-## Probe on the held-out corpus ({p["galaxies"]} galaxies, {s["spectra"]} spectra; greedy replies)
-| naming from | accuracy |
-| --- | --- |
+Wall time: {summary["train_wall_s"] / 60:.1f} min of training, {summary["probe_wall_s"] / 60:.1f} min
+of probes; {summary["torch_threads"]} CPU threads. Losses per logged step: `loss_history.json`.
+
+## What it reads, on the held-out corpus
+Three numbers per view: a linear probe (logistic regression on the mean merged token, fit on
+{c["tower"]["probe_train_rows"]:,} training rows) on the **stage-1 tower**, the same probe on the
+**final tower** (frozen), and the **full model's greedy answers**.
+
+| galaxy class from | stage-1 tower probe | final tower probe | greedy answers |
+| --- | --- | --- | --- |
 {naming}
 
-Chance is 0.100. `zoom3-grid` is the call the demo's teacher makes (x3 around the centre on the
-50-unit grid); `crop` is the box padded by 15%.
+| spectrum question | stage-1 tower probe | final tower probe | greedy answers |
+| --- | --- | --- | --- |
+{spec}
+
+| class from the codec ids of | id-grid classifier (reference) | greedy answers |
+| --- | --- | --- |
+{ids}
+
+Chance is 0.100 for the class, 0.333 for the family, 0.5 for the ratio. `zoom3-grid` is the call
+the demo's teacher makes (x3 around the centre on the 50-unit grid); `crop` is the box padded by
+15%. The id-grid classifier: each id embedded, a 64-unit hidden layer, trained on the
+{c["n_galaxies"] - round(c["n_galaxies"] * c["held_out"]):,} training rows' ids alone.
+A 64 px view's {cost["ids"]} codec ids cost {cost["tokens_now"]} tokens as `<vN>` ids
+({cost["tokens_as_digits"]} as the digits the `tokens` observation wrote before).
 
 - Grounding from the overview: {g["parsed"]:.0%} of replies parse; median centre error
   {g["centre_error_median"]:.0f} units of 1000; centre within 50 units {g["centre_within_50"]:.0%};
   mean box IoU {g["box_iou_mean"]:.2f}.
-- Spectra: family from the whole plot {s["family_accuracy"]:.3f} (chance 0.333 by class);
-  [N II]/H-alpha high or low from the H-alpha window {s["nii_ha_accuracy"]:.3f} on {s["galaxies"]}
-  galaxies (chance 0.5).
+
+## Targets
+| target | value | needed | |
+| --- | --- | --- | --- |
+{tgt}
 
 ## Rebuild
 ```bash
 {summary["command"]}
 ```
-(`pretrain_summary.json` holds every number above.)
+(`pretrain_summary.json` holds every number above; `scripts/probe_tiny_vision.py --base FOLDER`
+reproduces the three probes.)
 """

