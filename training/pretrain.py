@@ -918,12 +918,14 @@ def tower_probe(visual, processor, cfg: PretrainConfig, galaxies, spectra) -> di
     return out
 
 
-def ids_reference(galaxies, cfg: PretrainConfig, epochs: int = 40) -> dict[str, float]:
+def ids_reference(galaxies, cfg: PretrainConfig, epochs: int = 20) -> dict[str, float]:
     """What the codec ids carry: a small classifier trained on the id grid alone, per framing.
 
-    Each id is embedded (16 numbers, plus a learned position), the grid flattened into a
-    64-unit hidden layer and a linear head; AdamW, weight decay 0.05, ``epochs`` passes over
-    the training rows; accuracy on the reported held-out rows.
+    Each id is embedded (32 numbers) in its place on the grid; two 3x3 convolutions (64
+    channels, GELU), a mean over the grid and a linear head; AdamW (lr 2e-3, weight decay 0.05),
+    ``epochs`` passes over the training rows' ids; accuracy on the reported held-out rows. (A
+    flattened MLP over the grid read less: 0.19 / 0.28 / 0.61 from overview / zoom3-grid / crop
+    against this one's 0.30 / 0.47 / 0.71.)
     """
     import torch
 
@@ -935,32 +937,31 @@ def ids_reference(galaxies, cfg: PretrainConfig, epochs: int = 40) -> dict[str, 
     out = {}
     for f in IDS_FRAMINGS:
         xtr, xte = (
-            torch.as_tensor(
-                np.stack([galaxies.codec.encode(galaxies.view(r, f)).ravel() for r in rows])
-            )
+            torch.as_tensor(np.stack([galaxies.codec.encode(galaxies.view(r, f)) for r in rows]))
             for rows in (train, test)
         )
         torch.manual_seed(cfg.seed)
-        n = xtr.shape[1]
-        emb = torch.nn.Embedding(vocab, 16)
-        pos = torch.nn.Parameter(torch.zeros(n, 16))
+        emb = torch.nn.Embedding(vocab, 32)
         net = torch.nn.Sequential(
-            torch.nn.Flatten(),
-            torch.nn.Linear(n * 16, 64),
+            torch.nn.Conv2d(32, 64, 3, padding=1),
             torch.nn.GELU(),
-            torch.nn.Linear(64, 10),
+            torch.nn.Conv2d(64, 64, 3, padding=1),
+            torch.nn.GELU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(64, len(galaxies.class_names)),
         )
-        params = [*emb.parameters(), pos, *net.parameters()]
-        opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.05)
+        forward = lambda x, net=net, emb=emb: net(emb(x).permute(0, 3, 1, 2))  # noqa: E731
+        opt = torch.optim.AdamW([*emb.parameters(), *net.parameters()], lr=2e-3, weight_decay=0.05)
         g = torch.Generator().manual_seed(cfg.seed)
         for _ in range(epochs):
             for b in torch.randperm(len(xtr), generator=g).split(64):
-                loss = torch.nn.functional.cross_entropy(net(emb(xtr[b]) + pos), ytr[b])
+                loss = torch.nn.functional.cross_entropy(forward(xtr[b]), ytr[b])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         with torch.no_grad():
-            out[f] = float((net(emb(xte) + pos).argmax(-1) == yte).float().mean())
+            out[f] = float((forward(xte).argmax(-1) == yte).float().mean())
     return out
 
 
@@ -1117,7 +1118,7 @@ Three numbers per view: a linear probe (logistic regression on the mean merged t
 
 Chance is 0.100 for the class, 0.333 for the family, 0.5 for the ratio. `zoom3-grid` is the call
 the demo's teacher makes (x3 around the centre on the 50-unit grid); `crop` is the box padded by
-15%. The id-grid classifier: each id embedded, a 64-unit hidden layer, trained on the
+15%. The id-grid classifier: each id embedded in its place, two 3x3 convolutions, trained on the
 {c["n_galaxies"] - round(c["n_galaxies"] * c["held_out"]):,} training rows' ids alone.
 A 64 px view's {cost["ids"]} codec ids cost {cost["tokens_now"]} tokens as `<vN>` ids
 ({cost["tokens_as_digits"]} as the digits the `tokens` observation wrote before).

