@@ -17,11 +17,21 @@ zooms to. ``run_pretrain`` gives the tiny model that shape, on a synthetic corpu
 * **spectra**: plots of synthetic SDSS spectra (``make_spectrum``): the family from the whole
   spectrum, and from a window around H-alpha whether [N II]/H-alpha is high or low and the subclass.
 
-Loss is on the assistant's tokens only (TRL's Qwen3-VL training template, as in SFT). The trainer is
-``transformers.Trainer``; examples are drawn on the fly from the corpus files (each index its own
-seeded random framing), so memory stays small. After training, :func:`probe` measures every skill
-on the corpus's held-out galaxies and spectra, and the card (``README.md``) is written beside the
-weights.
+and **naming from codec ids**: the class from a view's ``tiny-vq`` ids written as text, as the
+``tokens`` observation shows them (a quarter of the conversations are in that observation too).
+
+Three stages, as released VLMs are built (:data:`STAGES`): **tower** (``training/tower.py``: the
+vision tower alone with small heads, until its linear probe stops rising on held-out corpus rows),
+**align** (mergers and language model on the frozen tower; the tiny language model starts from
+random weights, so it cannot stay frozen as LLaVA's does) and **full** (everything, the tower at a
+lower learning rate). Each stage writes ``WORK/stage-K-NAME/`` and resumes after a kill.
+
+Loss of the last two stages is on the assistant's tokens only (TRL's Qwen3-VL training template, as
+in SFT). The trainer is ``transformers.Trainer``; examples are drawn on the fly from the corpus
+files (each index its own seeded random framing), so memory stays small. After training,
+:func:`probe` measures every skill on the corpus's held-out galaxies and spectra,
+:func:`tower_probe` the stage-1 and final towers, :func:`ids_reference` what the codec ids carry,
+and the card (``README.md``) is written beside the weights.
 """
 
 from __future__ import annotations
