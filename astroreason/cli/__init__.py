@@ -227,7 +227,7 @@ def model_pretrain(
     n_galaxies: Annotated[int, typer.Option(help="Synthetic galaxies in the corpus.")] = 6000,
     n_spectra: Annotated[int, typer.Option(help="Synthetic spectra in the corpus.")] = 1600,
     tower_steps: Annotated[
-        int, typer.Option(help="Most steps of stage 1 (its probe usually stops it sooner).")
+        int, typer.Option(help="Most steps of stage 1; its probe stops it sooner once it stalls.")
     ] = 3000,
     align_steps: Annotated[int, typer.Option(help="Steps of stage 2 (tower frozen).")] = 1800,
     full_steps: Annotated[int, typer.Option(help="Steps of stage 3 (everything).")] = 700,
