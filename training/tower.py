@@ -56,7 +56,7 @@ class TowerStage:
     """The tower stage's recipe (``PretrainConfig.tower``)."""
 
     max_steps: int = 3000
-    """Most optimizer steps (the probe usually stops it earlier)."""
+    """Most optimizer steps (the probe stops it earlier once it stalls; the shipped run reached 3,000)."""
 
     batch_size: int = 64
     """Views per step."""
