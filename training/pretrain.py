@@ -49,7 +49,7 @@ import numpy as np
 
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.models.tiny import TinyModelConfig
-from astroreason.training.tower import BLANK, STOP_FRAMINGS, TowerStage
+from astroreason.training.tower import BLANK, STOP_FRAMINGS, TowerStage, train_resumable
 
 NAME_Q = "What kind of galaxy is this? Answer with one class name."
 GROUND_Q = "Where is the galaxy? Give its centre and box in 0-1000 coordinates."
@@ -653,18 +653,10 @@ def run_lm_stage(
         data_collator=MixedCollator(processor),
         optimizers=(optimizer, None),
     )
-    saved = [int(c.name.split("-")[-1]) for c in work.glob("checkpoint-*")]
-    trainer.train(resume_from_checkpoint=True if saved else None)
+    summary = train_resumable(trainer, work)
     for p in model.parameters():
         p.requires_grad_(True)
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    return {
-        "steps": trainer.state.global_step,
-        "first_loss": losses[0][1] if losses else None,
-        "last_loss": losses[-1][1] if losses else None,
-        "losses": losses,
-        "resumed_from": max(saved, default=0),
-    }
+    return summary
 
 
 def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> dict[str, Any]:
@@ -892,18 +884,12 @@ def tower_probe(visual, processor, cfg: PretrainConfig, galaxies, spectra) -> di
     Fit on the first ``tower.probe_train_rows`` training rows (training spectra), scored on the
     reported held-out rows (held-out spectra).
     """
-    from astroreason.training.tower import linear_probe, tower_features
+    from astroreason.training.tower import ProbeSet, linear_probe, tower_features
 
     ip = processor.image_processor
     train = list(range(min(cfg.tower.probe_train_rows, cfg.train_rows)))
-    test = cfg.held_out_rows()[1]
-    ytr = np.asarray([galaxies.label(r) for r in train])
-    yte = np.asarray([galaxies.label(r) for r in test])
-    out: dict[str, Any] = {"naming": {}}
-    for f in PROBE_FRAMINGS:
-        xtr = tower_features(visual, ip, [galaxies.view(r, f) for r in train])
-        xte = tower_features(visual, ip, [galaxies.view(r, f) for r in test])
-        out["naming"][f] = linear_probe(xtr, ytr, xte, yte)
+    probes = ProbeSet(galaxies, train, cfg.held_out_rows()[1], PROBE_FRAMINGS)
+    out: dict[str, Any] = {"naming": probes.run(visual, ip)}
     s_train = list(range(cfg.train_spectra))
     s_test = list(range(cfg.train_spectra, cfg.n_spectra))
 

@@ -107,8 +107,8 @@ def _torch_module():
                 if sel.any():
                     ce = torch.nn.functional.cross_entropy(head(mean[sel]), label[sel])
                     loss = loss + ce * sel.float().mean()
-            has_box = [i for i, t in enumerate(tokens) if not torch.isnan(box[i]).any()]
-            has_box = [i for i in has_box if tokens[i].shape[0] == self.box_tokens]
+            sized = torch.tensor([t.shape[0] == self.box_tokens for t in tokens])
+            has_box = torch.nonzero(~torch.isnan(box).any(1) & sized).flatten().tolist()
             if has_box:
                 flat = torch.stack([tokens[i].reshape(-1) for i in has_box])
                 mse = torch.nn.functional.mse_loss(self.box(flat), box[has_box])
@@ -239,6 +239,23 @@ class ProbeSet:
         return out
 
 
+def train_resumable(trainer, work: Path) -> dict[str, Any]:
+    """``trainer.train()``, from the newest checkpoint in ``work`` if there is one.
+
+    Returns steps, the logged losses (first, last, all) and the step it resumed from (0: fresh).
+    """
+    saved = [int(c.name.split("-")[-1]) for c in work.glob("checkpoint-*")]
+    trainer.train(resume_from_checkpoint=True if saved else None)
+    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    return {
+        "steps": trainer.state.global_step,
+        "first_loss": losses[0][1] if losses else None,
+        "last_loss": losses[-1][1] if losses else None,
+        "losses": losses,
+        "resumed_from": max(saved, default=0),
+    }
+
+
 def stalled(history: list[dict[str, Any]], patience: int, min_rise: float) -> bool:
     """True when none of the last ``patience`` probes beat every earlier one by ``min_rise``."""
     if len(history) <= patience:
@@ -326,18 +343,9 @@ def run_tower_stage(
         data_collator=TowerCollator(processor.image_processor),
         callbacks=[ProbeStop()],
     )
-    saved = [int(c.name.split("-")[-1]) for c in work.glob("checkpoint-*")]
     torch.manual_seed(seed)
-    trainer.train(resume_from_checkpoint=True if saved else None)
+    summary = train_resumable(trainer, work)
     if not history or history[-1]["step"] < trainer.state.global_step:
         ProbeStop().on_save(args, trainer.state, trainer.control)
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     best = max(history, key=lambda h: h["mean"])
-    return {
-        "steps": trainer.state.global_step,
-        "first_loss": losses[0][1] if losses else None,
-        "last_loss": losses[-1][1] if losses else None,
-        "probe_history": history,
-        "best_step": best["step"],
-        "resumed_from": max(saved, default=0),
-    }
+    return {**summary, "probe_history": history, "best_step": best["step"]}
