@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.astroreason-setup
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup test lint demo bench lock clean
+.PHONY: setup test lint demo demo-all bench lock clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,10 @@ test: setup lint
 	$(PY) -m pytest -q
 
 demo: setup
-	$(VENV)/bin/astroreason demo
+	$(VENV)/bin/astroreason demo --task galaxies
+
+demo-all: setup
+	$(VENV)/bin/astroreason demo --task all
 
 bench: setup
 	$(PY) benchmarks/run_all.py $(ONLY)

@@ -7,6 +7,8 @@
 * ``blank-tools``: tools run but return blank views (faithfulness probe: accuracy should drop).
 * ``blind``: no image at all (must sit at the majority baseline, else something other than pixels
   carries the label).
+* ``tools-off``: the tools arm's own checkpoint run as ``no-tools`` (the same overview, the no-tools
+  prompt, no tools offered). A gain that survives here is in the weights, not in the looking.
 * ``reinput``: tools offered and called as in ``tools`` (same schemas, validation, captions and
   call budget), but every successful call returns the overview again, at the view size (placebo:
   the same extra visual tokens with no new information; a tool gain must beat it).
@@ -77,6 +79,10 @@ CONDITION_SPECS: dict[str, Condition] = {
             description="tools return blank views (faithfulness probe)",
         ),
         Condition("blind", blind=True, description="no image at all (leakage probe)"),
+        Condition(
+            "tools-off",
+            description="the tools arm's checkpoint with its tools switched off (no-tools prompt)",
+        ),
         Condition(
             "reinput",
             uses_tools=True,

@@ -13,6 +13,8 @@ Each check has a status (``ok``, ``warn`` or ``fail``) and one sentence with the
 * ``matched_baseline``, ``placebo_reinput``, ``placebo_random_view``: the method not significantly
   above ``no-tools-matched``, ``reinput`` or ``random-view`` on the same episodes (exact McNemar)
   means the gain is resolution or token count, not looking (warn, in capitals);
+* ``tools_off``: the method not significantly above ``tools-off`` (its own checkpoint, no tools
+  offered) means what it gained is in the weights, not in the looking (warn, in capitals);
 * ``rl_gain``: ``tools@grpo`` not significantly above its own SFT start ``tools@sft`` (warn);
 * ``data_audit``: high-severity findings of the leakage audit of the data file (fail).
 
@@ -191,6 +193,12 @@ CONTROLS = (
         "Tools beat the random-view placebo (a view of a random place at the same scale)",
         "TOOLS DO NOT BEAT THE RANDOM-VIEW PLACEBO: where the model looks does not matter",
     ),
+    (
+        "tools_off",
+        "tools-off",
+        "Tools beat the same checkpoint with its tools switched off",
+        "TOOLS DO NOT BEAT THEIR OWN CHECKPOINT WITH THE TOOLS OFF: the gain is in the weights",
+    ),
 )
 """The controls a tool gain must hold against: (check name, condition, ok opening, warn opening)."""
 
@@ -235,7 +243,7 @@ def run_checks(
     """All checks, in report order.
 
     The method is ``tools@grpo`` when the evaluation has it, else ``tools``. The controls
-    (``CONTROLS``: matched pixels and the placebos) are checked when they were run or when the
+    (``CONTROLS``: matched pixels, the placebos and tools-off) are checked when they were run or when the
     evaluation is a full one (it has ``blank-tools``); ``tools@grpo`` is also checked against its
     own SFT start ``tools@sft`` when both ran.
     """

@@ -44,7 +44,11 @@ def vllm_server(tiny_model_dir, tmp_path_factory):
 
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     cfg = ServeConfig(
-        model=str(tiny_model_dir), served_model_name="tiny", max_model_len=4096, log_path=str(log)
+        model=str(tiny_model_dir),
+        served_model_name="tiny",
+        max_model_len=4096,
+        enforce_eager=True,
+        log_path=str(log),
     )
     with VLLMServer(cfg) as server:
         yield server

@@ -1,4 +1,4 @@
-"""Smoke: `astroreason demo` runs every stage of both tasks on a small budget, and a rerun resumes.
+"""Smoke: `astroreason demo` runs every stage of its tasks on a small budget, and a rerun resumes.
 
 Real parts throughout: GalSim galaxies and SDSS-format spectra, the tiny Qwen3-VL, TRL's SFT and
 GRPO trainers, vLLM on CPU (one server per arm), the reports. The learning itself is measured by
@@ -63,10 +63,27 @@ def test_demo_runs_every_stage_and_resumes(tmp_path, capsys, tiny_model_dir):
     main(["demo", "--out", str(out), *args])
     text = capsys.readouterr().out
     assert "report:" in text and "demo finished" in text
+    assert "where the time went (galaxies" in text
+    timings = json.loads((out / "eval" / "timings.json").read_text())
+    phases = timings["phases"]
+    assert set(phases) == {"data and audit", "training", "evaluation", "report"}
+    assert all(s > 0 for s in phases.values())
+    arms = DEMO_TASKS["galaxies"].arms
+    assert set(timings["arms"]) == set(arms)
+    assert all(set(t) == {"SFT", "GRPO"} for t in timings["arms"].values())
+    servers = timings["servers"]  # one per arm, plus the tools arm's SFT start
+    assert len(servers) == len(arms) + 1
+    assert all(set(t) == {"start-up", "rollouts", "stop"} for t in servers.values())
+    for arm in arms:  # two arms at a time, each in its own process, its output in its folder
+        assert "[grpo] step 1" in (out / f"train-{arm}" / "train.log").read_text()
     logs, metrics = _check_task(out, DEMO_TASKS["galaxies"])
+    off = metrics["conditions"]["tools-off"]
+    assert off["model"] == metrics["conditions"]["tools@grpo"]["model"]  # the same checkpoint
+    assert all(not r["logs"]["tool_calls"] for r in read_traces(out / "eval" / "tools-off"))
     assert (out / "train-tools" / "grpo" / "curves.png").is_file()
     checks = {c["name"] for c in metrics["skeptic"]}
     assert {"matched_baseline", "placebo_reinput", "placebo_random_view", "rl_gain"} <= checks
+    assert "tools_off" in checks
     n = metrics["conditions"]["tools@grpo"]["n"]
 
     # a rerun trains nothing, serves nothing and duplicates no episode

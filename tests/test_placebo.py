@@ -54,6 +54,11 @@ def _window(info):
     return format_tool_call("spectrum_window", {"lambda_min": round(a, 1), "lambda_max": a + 150})
 
 
+def _first_image(info):
+    m = next(m for m in info["messages"] if m["role"] == "user")
+    return next(b["image"] for b in m["content"] if b["type"] == "image")
+
+
 def _last_tool_message(info):
     m = info["messages"][-1]
     assert m["role"] == "tool"
@@ -72,6 +77,7 @@ def test_conditions_are_declared_once_and_in_order():
         "no-tools-matched",
         "blank-tools",
         "blind",
+        "tools-off",
         "reinput",
         "random-view",
     )
@@ -112,6 +118,20 @@ def test_a_labelled_env_behaves_as_its_base(galaxy_file):
     assert np.array_equal(_last_tool_message(a)[0], _last_tool_message(b)[0])
     with pytest.raises(ConfigError, match="unknown"):
         _galaxy(galaxy_file, "foo@sft")
+
+
+def test_tools_off_is_the_no_tools_episode(galaxy_file):
+    """``tools-off`` (the tools arm's checkpoint, tools switched off) sees what ``no-tools`` sees."""
+    off, plain = _galaxy(galaxy_file, "tools-off"), _galaxy(galaxy_file, "no-tools")
+    _, a = off.reset(seed=0, options={"index": 3})
+    _, b = plain.reset(seed=0, options={"index": 3})
+    assert a["tools"] == b["tools"] == []
+    assert [m["role"] for m in a["messages"]] == [m["role"] for m in b["messages"]]
+    assert a["messages"][0] == b["messages"][0]  # the no-tools system prompt
+    assert np.array_equal(_first_image(a), _first_image(b))
+    *_, info = off.step(ZOOM)  # a call is not a tool here: an invalid reply
+    assert info["invalid_actions"] == 1 and not info["tool_calls"]
+    assert not condition_spec("tools-off").trainable
 
 
 # --------------------------------------------------------------------------- galaxy

@@ -166,7 +166,11 @@ def test_staged_recipe_resumes_learns_and_serves(tmp_path):
     assert type(model).__name__ == "Qwen3VLForConditionalGeneration"
 
     serve = ServeConfig(
-        model=str(out), served_model_name="base", max_model_len=4096, log_path=str(tmp_path / "log")
+        model=str(out),
+        served_model_name="base",
+        max_model_len=4096,
+        enforce_eager=True,
+        log_path=str(tmp_path / "log"),
     )
     with VLLMServer(serve) as server:
         reply = OpenAI(base_url=server.base_url, api_key="EMPTY").chat.completions.create(

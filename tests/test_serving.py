@@ -102,6 +102,10 @@ def test_server_command_cpu_and_gpu(monkeypatch):
         == "/m"
     )
 
+    assert "--enforce-eager" not in cpu
+    eager = build_server_command(ServeConfig(model="/m", enforce_eager=True), gpu=False, port=1)
+    assert eager.count("--enforce-eager") == 1
+
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     env = server_env(ServeConfig(model="/m", cpu_kvcache_gib=2), gpu=False)

@@ -165,6 +165,29 @@ def test_adapter_runs_tools_through_the_env_and_scores_with_its_reward(galaxy_fi
     ]
 
 
+def _random_views(galaxy_file, seed, row_id, episodes=3):
+    """Footprints the random-view placebo shows in ``episodes`` training episodes on one row."""
+    cls = adapter_factory(str(galaxy_file), "random-view", ENV_OPTS, seed=seed)
+    shown = []
+    for _ in range(episodes):
+        env = cls()  # TRL builds one adapter per rollout
+        env.reset(row_id=row_id)
+        env.zoom(center=[500, 500], factor=3)
+        shown.append(tuple(env.info["views"][-1]["footprint"]))
+    return shown
+
+
+def test_random_view_training_episodes_are_seeded_by_the_run(galaxy_file):
+    """The placebo arm's GRPO views come from the run's seed: a rerun shows the same places."""
+    row_id = grpo_rows(make_env("galaxy", str(galaxy_file), "train", "tools", **ENV_OPTS))[0][
+        "row_id"
+    ]
+    first = _random_views(galaxy_file, 0, row_id)
+    assert _random_views(galaxy_file, 0, row_id) == first
+    assert len(set(first)) == 3  # the completions of one group look at different places
+    assert _random_views(galaxy_file, 1, row_id) != first
+
+
 # ------------------------------------------------------------------------------------------------
 # SFT data: same env, same prompt tokens as GRPO, tool results masked
 # ------------------------------------------------------------------------------------------------
@@ -681,3 +704,16 @@ def test_tokens_training_sft_rows_and_grpo_rollouts_read_codec_ids(
     assert "Image 1: zoom x3" in masked
     assert grid_ids.search(masked)
     assert stats.tool_calls == 4 and stats.episodes == 4
+
+
+def test_grpo_freeze_vision_keeps_the_tower_and_trains_the_rest(tiny_model_dir):
+    from transformers import AutoModelForImageTextToText
+
+    from astroreason.training.grpo import freeze_vision
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    visual = {id(p) for p in model.model.visual.parameters()}
+    frozen = freeze_vision(model)
+    assert frozen == sum(p.numel() for p in model.model.visual.parameters()) > 0
+    for p in model.parameters():
+        assert p.requires_grad == (id(p) not in visual)

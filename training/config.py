@@ -167,6 +167,10 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (saves memory on large models)."""
 
+    grpo_freeze_vision: bool = False
+    """GRPO trains the language side only: the vision tower and its mergers keep their SFT weights
+    (what the model reads stays put while RL changes where it looks and what it answers)."""
+
     seed: int = 0
     """Seed of the trainers, samplers and SFT episode order."""
 
@@ -240,6 +244,9 @@ class TrainConfig:
 
     val_every: int = 0
     """Validation rollouts on the val split every N steps and at step 0 (0: only at the end)."""
+
+    sft_val_every: int | None = None
+    """SFT's validation interval, when it should differ from GRPO's (None: ``val_every``)."""
 
     val_episodes: int = 8
     """Validation episodes per check (greedy, the current model through transformers)."""

@@ -130,6 +130,8 @@ class _AdapterBase:
     mask_truncated: bool = True
     env_options: dict[str, Any] = {}
     stats: EpisodeStats | None = None
+    seed: int = 0
+    resets: dict[int, int] = {}  # row -> episodes started on it (one dict per factory class)
 
     def __init__(self) -> None:
         self.env = make_env(
@@ -139,8 +141,18 @@ class _AdapterBase:
         self.done = False
 
     def reset(self, row_id: int, **row: Any) -> list[dict[str, Any]]:
-        """Start the episode on ``row_id``; return the overview blocks for the prompt's last message."""
-        _, self.info = self.env.reset(options={"row_id": int(row_id)})
+        """Start the episode on ``row_id``; return the overview blocks for the prompt's last message.
+
+        The env is reset with :func:`episode_seed` of the run's seed, the row and how many episodes
+        of this run started on it before: the random-view placebo's views (the env's RNG) are the
+        same in every run of one config, and differ between the completions of a group.
+        """
+        row_id = int(row_id)
+        k = self.resets.get(row_id, 0)
+        self.resets[row_id] = k + 1
+        _, self.info = self.env.reset(
+            seed=episode_seed(self.seed, row_id, k), options={"row_id": row_id}
+        )
         self.done = False
         return _content_for_trl(self.info["messages"][-1]["content"])
 
@@ -160,6 +172,11 @@ class _AdapterBase:
         if len(content) == 1 and content[0]["type"] == "text":
             return content[0]["text"]  # the env's error message, as plain text
         return content
+
+
+def episode_seed(seed: int, row: int, k: int) -> int:
+    """The env seed of the ``k``-th training episode on ``row`` in a run seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, row, k]).generate_state(1)[0])
 
 
 def _content_for_trl(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -210,6 +227,7 @@ def adapter_factory(
     stats: EpisodeStats | None = None,
     env: str = "galaxy",
     mask_truncated: bool = True,
+    seed: int = 0,
 ) -> type[_AdapterBase]:
     """A configured adapter class (TRL calls it with no arguments to make one instance per rollout).
 
@@ -222,6 +240,7 @@ def adapter_factory(
         env: Which environment (``galaxy`` or ``spectrum``).
         mask_truncated: Episodes cut off without an answer get no reward (None: TRL leaves them
             out of the group baseline, advantage 0); False scores them with the env's return.
+        seed: The run's seed; every episode's env seed derives from it (:func:`episode_seed`).
     """
     uses_tools = condition_spec(condition).uses_tools
     base = ToolAdapter if uses_tools else AnswerAdapter
@@ -233,6 +252,8 @@ def adapter_factory(
         "env_options": dict(env_options),
         "stats": stats if stats is not None else EpisodeStats(),
         "mask_truncated": bool(mask_truncated),
+        "seed": int(seed),
+        "resets": {},
     }
     if uses_tools:  # the env's own tool set (its config may narrow or widen the default)
         probe = make_env(env, data, split, condition, **env_options)

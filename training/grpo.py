@@ -93,9 +93,12 @@ def build_trainer(
         stats=stats,
         env=cfg.env,
         mask_truncated=cfg.mask_truncated,
+        seed=cfg.seed,
     )
     rows = grpo_rows(config_env(cfg, source, "train"))
     model, processor = load_model_and_processor(vllm_model_dir(cfg), pixel_limits(cfg))
+    if cfg.grpo_freeze_vision:
+        freeze_vision(model)
     if monitor is not None:
         monitor.stats = stats
     trainer = GRPOTrainer(
@@ -110,6 +113,14 @@ def build_trainer(
     )
     render_env_schemas(trainer, env_tool_schemas(adapter))
     return trainer, stats
+
+
+def freeze_vision(model: Any) -> int:
+    """Stop gradients through the vision tower and its mergers; returns the parameters frozen."""
+    visual = model.model.visual
+    for p in visual.parameters():
+        p.requires_grad_(False)
+    return sum(p.numel() for p in visual.parameters())
 
 
 def render_env_schemas(trainer: Any, schemas: list[dict[str, Any]] | None) -> None:

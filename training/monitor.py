@@ -331,8 +331,15 @@ class TrainingMonitor(TrainerCallback):
         self._t0 = time.perf_counter()
         if _main_process(state):
             self._restart_curve(state.global_step)
-        if self.cfg.val_every > 0:
+        if self.val_every > 0:
             self._validate(state, kwargs)
+
+    @property
+    def val_every(self) -> int:
+        """This stage's validation interval (``sft_val_every`` for SFT when set, else ``val_every``)."""
+        if self.stage == "sft" and self.cfg.sft_val_every is not None:
+            return self.cfg.sft_val_every
+        return self.cfg.val_every
 
     def _restart_curve(self, step: int) -> None:
         """Drop ``val_curve.jsonl`` rows from ``step`` on (a rerun of the stage starts afresh)."""
@@ -352,7 +359,7 @@ class TrainingMonitor(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         """Validate every ``val_every`` steps; enforce the budget guards."""
         cfg = self.cfg
-        if cfg.val_every > 0 and state.global_step % cfg.val_every == 0:
+        if self.val_every > 0 and state.global_step % self.val_every == 0:
             if not any(s == state.global_step for s, _ in self.val_history):
                 self._validate(state, kwargs)
         why = None

@@ -328,6 +328,10 @@ def serve(
     online: Annotated[
         bool, typer.Option(help="Allow hub downloads (a model id not yet in the local cache).")
     ] = False,
+    enforce_eager: Annotated[
+        bool,
+        typer.Option(help="Skip graph compilation: starts ~5x faster on CPU (36 s vs 186 s, tiny)."),
+    ] = False,
 ) -> None:
     """Serve a Qwen3-VL model with vLLM's OpenAI-compatible server (CPU or GPU), until Ctrl-C."""
     from astroreason.models.serving import ServeConfig, serve_forever
@@ -343,6 +347,7 @@ def serve(
         max_pixels=max_pixels,
         gpu_memory_utilization=gpu_memory_utilization,
         offline=not online,
+        enforce_eager=enforce_eager,
     )
     raise typer.Exit(serve_forever(cfg))
 
@@ -490,10 +495,11 @@ def demo(
     task: Annotated[
         str,
         typer.Option(
-            help="galaxies, spectra, tokens (the galaxies as codec ids in text, paired with the "
-            "galaxies task's arms), or all (every task, then one combined report in the demo folder)."
+            help="galaxies (make demo), spectra, tokens (the galaxies as codec ids in text, paired "
+            "with the galaxies task's arms), or all (make demo-all: every task, then one combined "
+            "report in the demo folder)."
         ),
-    ] = "all",
+    ] = "galaxies",
     n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 2000,
     n_spectra: Annotated[int, typer.Option(help="Synthetic spectra to generate.")] = 1200,
     view_size: Annotated[int, typer.Option(help="Galaxy view side in pixels.")] = 64,
@@ -516,12 +522,25 @@ def demo(
     episodes: Annotated[
         int | None, typer.Option(help="Test episodes per condition (default: the split once).")
     ] = None,
+    eval_split: Annotated[
+        str,
+        typer.Option(
+            help="Evaluate on test (the report) or val (choose a recipe without seeing test: "
+            "EVAL_DIR-val/, same trained arms)."
+        ),
+    ] = "test",
     base: Annotated[
         Path | None,
         typer.Option(
             help="Pretrained base every arm starts from (default: checkpoints/tiny-base)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Arms trained at once, each in its own process (1: one after another, here)."
+        ),
+    ] = 2,
 ) -> None:
     """Train and evaluate tiny agents on CPU: synthetic galaxies and spectra, SFT + GRPO, vLLM, report.
 
@@ -532,9 +551,10 @@ def demo(
     spectra), leakage audit and split; the pretrained tiny base; SFT then GRPO for the tools arm
     and the same training for the no-tools, no-tools-matched and reinput arms (and random-view for
     galaxies); every arm served by vLLM on CPU and evaluated on the held-out test split
-    (tools@grpo, tools@sft, the arms' conditions, blank-tools, blind); per task a report with
-    paired tests, learning curves and skeptic checks and a trace viewer, and with several tasks one
-    combined report.
+    (tools@grpo, tools@sft, the arms' conditions, tools-off: the tools arm's own checkpoint with no
+    tools, blank-tools, blind); per task a report with paired tests, learning curves and skeptic
+    checks and a trace viewer, and with several tasks one combined report. Ends with where the
+    time went (data, SFT, GRPO, vLLM start-ups, rollouts, report).
     """
     from astroreason.cli.demo import DemoConfig, run_demo
 
@@ -551,6 +571,8 @@ def demo(
             grpo_steps=grpo_steps,
             val_episodes=val_episodes,
             eval_episodes=episodes,
+            eval_split=eval_split,
+            workers=workers,
         )
     )
 

@@ -19,19 +19,25 @@ its arms pair with the galaxies task's on the same test items (``eval-tokens/com
    (``random-view``); the ablations answer from the overview, or from the pixel-matched larger
    one (the pixels of the overview plus one view).
 4. ``eval/`` (galaxies) or ``eval-spectra/``: every arm served by vLLM on CPU (one server at a
-   time), every condition on the held-out test split: the tools arm's GRPO model as
-   ``tools@grpo`` (also in ``blank-tools`` and ``blind``) and its SFT start as ``tools@sft``;
-   then the report with paired tests, learning curves, skeptic checks and the trace viewer. With
-   both tasks, ``report.html`` in the demo folder shows both reports on one page.
+   time, without graph compilation: it starts in under a minute), every condition on the held-out
+   test split (``--eval-split val`` writes ``eval-val/`` instead, to choose a recipe): the tools
+   arm's GRPO model as ``tools@grpo``, the same model with its tools switched off (``tools-off``),
+   with blank views (``blank-tools``) and with no image (``blind``), and its SFT start as
+   ``tools@sft``; then the report with paired tests, learning curves, skeptic checks and the
+   trace viewer. With several tasks, ``report.html`` in the demo folder shows every report on one
+   page. The run ends with where the time went, by phase (``EVAL_DIR/timings.json``).
 
 This module wires every layer (data, models, training, evaluation), like the CLI that runs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +86,7 @@ GALAXIES = DemoTask(
     data="galaxies.h5",
     arms=("tools", "no-tools", "no-tools-matched", "reinput", "random-view"),
     eval_conditions={
-        "tools": ("tools@grpo", "blank-tools", "blind"),
+        "tools": ("tools@grpo", "tools-off", "blank-tools", "blind"),
         "no-tools": ("no-tools",),
         "no-tools-matched": ("no-tools-matched",),
         "reinput": ("reinput",),
@@ -99,7 +105,7 @@ SPECTRA = DemoTask(
     data="spectra",
     arms=("tools", "no-tools", "no-tools-matched", "reinput"),
     eval_conditions={
-        "tools": ("tools@grpo", "blank-tools", "blind"),
+        "tools": ("tools@grpo", "tools-off", "blank-tools", "blind"),
         "no-tools": ("no-tools",),
         "no-tools-matched": ("no-tools-matched",),
         "reinput": ("reinput",),
@@ -117,7 +123,7 @@ TOKENS = DemoTask(
     data="galaxies.h5",  # the galaxies task's file and split: the arms pair on the same test items
     arms=("tools", "no-tools", "no-tools-matched", "reinput"),
     eval_conditions={
-        "tools": ("tools@grpo", "blank-tools", "blind"),
+        "tools": ("tools@grpo", "tools-off", "blank-tools", "blind"),
         "no-tools": ("no-tools",),
         "no-tools-matched": ("no-tools-matched",),
         "reinput": ("reinput",),
@@ -127,6 +133,67 @@ TOKENS = DemoTask(
     eval_dir="eval-tokens",
     paired_with="galaxies",
 )
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds of a demo task, by phase (printed at the end, saved as ``timings.json``)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    arms: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Seconds of each arm's stages (SFT, GRPO) run this time; arms train in parallel, so these
+    add up to more than the ``training`` phase."""
+
+    servers: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Seconds of each vLLM server's start-up, rollouts and stop (servers run in parallel too)."""
+
+    def add_server(self, label: str, what: str, seconds: float) -> None:
+        """Record ``seconds`` of server ``label``'s ``what`` (start-up, rollouts, stop)."""
+        self.servers.setdefault(label, {})[what] = seconds
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` block to phase ``name``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Add ``seconds`` to phase ``name``."""
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def total(self) -> float:
+        """All phases' seconds."""
+        return sum(self.seconds.values())
+
+    def lines(self) -> list[str]:
+        """One line per phase: minutes and share of the total."""
+        total = self.total() or 1.0
+        lines = [
+            f"{name:<22} {s / 60:5.1f} min  {100 * s / total:3.0f}%"
+            for name, s in self.seconds.items()
+        ]
+        for arm, stages in self.arms.items():
+            took = ", ".join(f"{k} {v / 60:.1f} min" for k, v in stages.items())
+            lines.append(f"  training {arm}: {took}")
+        for label, parts in self.servers.items():
+            took = ", ".join(f"{k} {v:.0f} s" for k, v in parts.items())
+            lines.append(f"  vLLM server {label}: {took}")
+        if self.servers:
+            starts = sum(p.get("start-up", 0.0) + p.get("stop", 0.0) for p in self.servers.values())
+            rolls = sum(p.get("rollouts", 0.0) for p in self.servers.values())
+            lines.append(
+                f"  all servers: start-ups and stops {starts / 60:.1f} min, rollouts "
+                f"{rolls / 60:.1f} min"
+            )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"phases": ..., "arms": ...}`` for ``timings.json``."""
+        return {"phases": self.seconds, "arms": self.arms, "servers": self.servers}
+
 
 DEMO_TASKS = {t.name: t for t in (GALAXIES, SPECTRA, TOKENS)}
 """The demo's tasks by name, in the order ``--task all`` runs them."""
@@ -141,8 +208,9 @@ class DemoConfig:
     out: Path = Path("runs/demo")
     """Demo folder: data, training runs, evaluation."""
 
-    task: str = "all"
-    """``galaxies``, ``spectra``, ``tokens`` or ``all`` (every task, then one combined report)."""
+    task: str = "galaxies"
+    """``galaxies`` (``make demo``), ``spectra``, ``tokens`` or ``all`` (every task, then one
+    combined report: ``make demo-all``)."""
 
     base: Path = TINY_BASE
     """The pretrained tiny base every arm starts from (``astroreason model pretrain`` builds it)."""
@@ -171,17 +239,26 @@ class DemoConfig:
     eval_episodes: int | None = None
     """Test episodes per condition (None: the test split once)."""
 
+    eval_split: str = "test"
+    """Split the arms are evaluated on: ``test`` (the report, once) or ``val`` (to choose a recipe
+    without looking at test; written to ``EVAL_DIR-val/``, training shared with the test run)."""
+
     max_tokens: int = 48
     """Tokens per reply at most, in evaluation."""
 
     seed: int = 0
     """Seed of the data, the model, training and evaluation."""
 
+    workers: int = 2
+    """Arms trained at once, each in its own process (1: one after another, in this process)."""
+
     @property
     def tasks(self) -> tuple[DemoTask, ...]:
         """The tasks to run (checked)."""
         from astroreason.errors import ConfigError
 
+        if self.eval_split not in ("val", "test"):
+            raise ConfigError(f"--eval-split: {self.eval_split!r}; choose val or test")
         if self.task == "all":
             return tuple(DEMO_TASKS.values())
         if self.task not in DEMO_TASKS:
@@ -191,6 +268,11 @@ class DemoConfig:
     def data_path(self, task: DemoTask) -> Path:
         """Where the task's synthetic data lives."""
         return self.out / "data" / task.data
+
+    def eval_folder(self, task: DemoTask) -> Path:
+        """The task's evaluation folder: ``OUT/EVAL_DIR`` on test, ``OUT/EVAL_DIR-SPLIT`` else."""
+        suffix = "" if self.eval_split == "test" else f"-{self.eval_split}"
+        return self.out / f"{task.eval_dir}{suffix}"
 
 
 def train_config(cfg: DemoConfig, task: DemoTask, arm: str):
@@ -224,7 +306,11 @@ def _done(folder: Path) -> bool:
 
 
 def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, Any]:
-    """Run every stage (module docstring) of each task; returns the evaluations' metrics by task."""
+    """Run every stage (module docstring) of each task; returns the evaluations' metrics by task.
+
+    Ends with where the time went, by task and phase (data and audit, SFT, GRPO, vLLM start-ups,
+    evaluation rollouts, report), also saved as ``EVAL_DIR/timings.json``.
+    """
     from rich.console import Console
 
     from astroreason.errors import ConfigError
@@ -234,26 +320,31 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
     if not (cfg.base / "config.json").is_file():
         raise ConfigError(
             f"base: {cfg.base} has no model; build it once with `astroreason model pretrain "
-            f"--out {cfg.base}` (about an hour on 2 cores)"
+            f"--out {cfg.base}` (about 72 min on 2 cores)"
         )
     t0 = time.perf_counter()
     cfg.out.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {}
-    minutes: dict[str, float] = {}
+    timings: dict[str, Timings] = {}
     for task in tasks:
-        t_task = time.perf_counter()
-        metrics[task.name] = run_task(cfg, task, console)
-        minutes[task.name] = (time.perf_counter() - t_task) / 60
+        timings[task.name] = Timings()
+        metrics[task.name] = run_task(cfg, task, console, timings[task.name])
     if len(tasks) > 1:
         from astroreason.eval.report import write_combined_report
 
-        sections = [(t.title, cfg.out / t.eval_dir) for t in tasks]
+        sections = [(t.title, cfg.eval_folder(t)) for t in tasks]
         combined = write_combined_report(cfg.out / "report.html", sections)
         console.print(f"combined report: {combined}")
-    took = ", ".join(f"{name} {m:.1f} min" for name, m in minutes.items())
+    took = ", ".join(f"{name} {t.total() / 60:.1f} min" for name, t in timings.items())
     console.print(f"demo finished in {(time.perf_counter() - t0) / 60:.1f} min ({took})")
+    for name, t in timings.items():
+        console.print(
+            f"where the time went ({name}, this run; phases done before are not counted):"
+        )
+        for line in t.lines():
+            console.print(f"  {line}")
     for task in tasks:
-        folder = cfg.out / task.eval_dir
+        folder = cfg.eval_folder(task)
         console.print(f"{task.name} report:  {folder / 'report.html'}")
         console.print(f"{task.name} traces:  {folder / 'traces.html'}")
     console.print(f"training logs: {cfg.out}/train-*/experiment_log.md (TensorBoard: same folders)")
@@ -277,42 +368,130 @@ def prepare_data(cfg: DemoConfig, task: DemoTask, console: Any) -> None:
     console.print(load_or_create_split(source, SplitConfig(seed=tcfg.split_seed)).summary())
 
 
-def run_task(cfg: DemoConfig, task: DemoTask, console: Any) -> dict[str, Any]:
+def run_task(
+    cfg: DemoConfig, task: DemoTask, console: Any, timings: Timings | None = None
+) -> dict[str, Any]:
     """Data, audit and split; every arm trained from the base; evaluation and report of one task."""
-    from astroreason.training.grpo import run_grpo
-    from astroreason.training.sft import run_sft
-
+    timings = timings if timings is not None else Timings()
     what = "galaxies" if task.env == "galaxy" else "SDSS-format spectra"
     console.rule(f"{task.title} 1. synthetic {what}, leakage audit, split")
-    prepare_data(cfg, task, console)
+    with timings.phase("data and audit"):
+        prepare_data(cfg, task, console)
     console.rule(f"{task.title} 2. the pretrained tiny base")
     console.print(f"every arm starts from {cfg.base} (card: {cfg.base / 'README.md'})")
     finals: dict[str, Path] = {}
     starts: dict[str, Path] = {}
-    for k, arm in enumerate(task.arms):
+    pending = []
+    for arm in task.arms:
         tcfg = train_config(cfg, task, arm)
-        console.rule(
-            f"{task.title} 3.{k + 1} training the {arm} arm: SFT then GRPO ({tcfg.output_dir})"
-        )
-        label = f"astroreason demo ({task.name}, arm {arm}"
-        if not _done(tcfg.sft_dir):
-            run_sft(tcfg, command=f"{label}, SFT)")
-        else:
-            console.print(f"SFT done before: {tcfg.sft_dir}")
-        final = tcfg.sft_dir
+        finals[arm] = tcfg.grpo_dir if tcfg.max_steps > 0 else tcfg.sft_dir
         if tcfg.max_steps > 0:
-            if not _done(tcfg.grpo_dir):
-                run_grpo(tcfg, command=f"{label}, GRPO)")
-            else:
-                console.print(f"GRPO done before: {tcfg.grpo_dir}")
-            final = tcfg.grpo_dir
             starts[arm] = tcfg.sft_dir
-        finals[arm] = final
-    console.rule(f"{task.title} 4. evaluation on the held-out test split, served by vLLM on CPU")
-    metrics = evaluate_arms(cfg, task, eval_plan(task, finals, starts), console)
+        if _done(finals[arm]):
+            console.print(f"{arm} arm: SFT done before, GRPO done before ({finals[arm]})")
+        else:
+            pending.append(arm)
+    console.rule(f"{task.title} 3. training {len(pending)} arm(s): SFT then GRPO")
+    with timings.phase("training"):
+        arm_seconds = train_arms(cfg, task, pending, console)
+    timings.arms.update(arm_seconds)
+    split = cfg.eval_split
+    console.rule(f"{task.title} 4. evaluation on the held-out {split} split, served by vLLM on CPU")
+    metrics = evaluate_arms(cfg, task, eval_plan(task, finals, starts), console, timings)
     if task.paired_with:
-        pair_with(cfg, task, DEMO_TASKS[task.paired_with], console)
+        with timings.phase("report"):
+            pair_with(cfg, task, DEMO_TASKS[task.paired_with], console)
+    folder = cfg.eval_folder(task)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "timings.json").write_text(json.dumps(timings.to_dict(), indent=2) + "\n")
     return metrics
+
+
+def train_arm(cfg: DemoConfig, task: DemoTask, arm: str, console: Any = None) -> dict[str, float]:
+    """SFT then GRPO of one arm from the base, each skipped when done; seconds of each stage run."""
+    from astroreason.training.grpo import run_grpo
+    from astroreason.training.sft import run_sft
+
+    tcfg = train_config(cfg, task, arm)
+    label = f"astroreason demo ({task.name}, arm {arm}"
+    seconds: dict[str, float] = {}
+    say = console.print if console is not None else print
+    if not _done(tcfg.sft_dir):
+        t0 = time.perf_counter()
+        run_sft(tcfg, command=f"{label}, SFT)")
+        seconds["SFT"] = time.perf_counter() - t0
+    else:
+        say(f"SFT done before: {tcfg.sft_dir}")
+    if tcfg.max_steps > 0:
+        if not _done(tcfg.grpo_dir):
+            t0 = time.perf_counter()
+            run_grpo(tcfg, command=f"{label}, GRPO)")
+            seconds["GRPO"] = time.perf_counter() - t0
+        else:
+            say(f"GRPO done before: {tcfg.grpo_dir}")
+    return seconds
+
+
+def _train_arm_in_worker(
+    cfg: DemoConfig, task_name: str, arm: str, threads: int, log: str
+) -> dict[str, float]:
+    """:func:`train_arm` in a worker process: ``threads`` torch threads, all output to ``log``."""
+    import os
+    import sys
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", buffering=1) as f:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        return train_arm(cfg, DEMO_TASKS[task_name], arm)
+
+
+def train_arms(
+    cfg: DemoConfig, task: DemoTask, arms: list[str], console: Any
+) -> dict[str, dict[str, float]]:
+    """Train ``arms`` (SFT then GRPO each), ``cfg.workers`` at a time; seconds by arm and stage.
+
+    With one worker (or one arm) the arms train one after another in this process, their progress
+    on the console. With more, each arm trains in its own process (spawned: nothing shared but the
+    files) with ``cpu_count // workers`` torch threads and its output in ``train-ARM/train.log``;
+    the console gets one line per arm. The arms are independent (each its own seed, data and
+    folder), so their numbers do not depend on which ran beside which.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    seconds: dict[str, dict[str, float]] = {}
+    workers = min(cfg.workers, len(arms))
+    if workers <= 1:
+        for arm in arms:
+            console.rule(f"{task.title}: the {arm} arm, SFT then GRPO")
+            seconds[arm] = train_arm(cfg, task, arm, console)
+        return seconds
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    logs = {arm: cfg.out / f"{task.train_prefix}{arm}" / "train.log" for arm in arms}
+    console.print(
+        f"{len(arms)} arms, {workers} at a time ({threads} torch thread(s) each); "
+        f"progress in {cfg.out}/{task.train_prefix}ARM/train.log"
+    )
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        jobs = {
+            pool.submit(_train_arm_in_worker, cfg, task.name, arm, threads, str(logs[arm])): arm
+            for arm in arms
+        }
+        for job in as_completed(jobs):
+            arm = jobs[job]
+            seconds[arm] = job.result()
+            took = ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds[arm].items())
+            console.print(f"{arm} arm trained ({took}); log: {logs[arm]}")
+    return seconds
 
 
 def pair_with(cfg: DemoConfig, task: DemoTask, other: DemoTask, console: Any) -> Path | None:
@@ -330,7 +509,7 @@ def pair_with(cfg: DemoConfig, task: DemoTask, other: DemoTask, console: Any) ->
         write_compare_page,
     )
 
-    mine, theirs = cfg.out / task.eval_dir, cfg.out / other.eval_dir
+    mine, theirs = cfg.eval_folder(task), cfg.eval_folder(other)
     if not (theirs / "metrics.json").is_file():
         console.print(
             f"no {other.name} evaluation in {cfg.out} to pair with: run `astroreason demo --task "
@@ -366,27 +545,39 @@ def eval_plan(
 
 
 def evaluate_arms(
-    cfg: DemoConfig, task: DemoTask, plan: list[tuple[str, Path, tuple]], console: Any
+    cfg: DemoConfig,
+    task: DemoTask,
+    plan: list[tuple[str, Path, tuple]],
+    console: Any,
+    timings: Timings | None = None,
 ) -> dict[str, Any]:
     """Serve each planned model with vLLM and evaluate it in its conditions, into one report.
 
     A model whose conditions are all on disk already is not served again (a rerun only rewrites
-    the report). Learning curves of every arm's training stages go into the report.
+    the report). Learning curves of every arm's training stages go into the report. Servers skip
+    graph compilation (``enforce_eager``): on 2 cores that starts each in about 40 s instead of
+    about 3 min, and the rollouts take about as long. ``cfg.workers`` servers run at a time (on
+    CPU each bound to its own share of the cores), each evaluating its model's conditions.
     """
+    import os
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
     from astroreason.envs.factory import env_factory
     from astroreason.eval.evaluate import EvalConfig, run_conditions, summarize
-    from astroreason.models.serving import ServeConfig, VLLMServer
+    from astroreason.models.serving import ServeConfig, VLLMServer, on_gpu
     from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
     from astroreason.traces import TRACES_FILE, read_traces
     from astroreason.training.config import env_options
 
+    timings = timings if timings is not None else Timings()
     data = cfg.data_path(task)
-    run_dir = cfg.out / task.eval_dir
+    run_dir = cfg.eval_folder(task)
     sampling = SamplingConfig(temperature=0.0, max_tokens=cfg.max_tokens, seed=cfg.seed)
     opts = env_options(train_config(cfg, task, "tools"))  # every arm shares these settings
 
     def make_env_factory(condition: str):
-        return env_factory(task.env, data, "test", condition, opts)[0]
+        return env_factory(task.env, data, cfg.eval_split, condition, opts)[0]
 
     def complete(condition: str) -> bool:
         env = make_env_factory(condition)()
@@ -397,28 +588,63 @@ def evaluate_arms(
 
     all_conds = tuple(c for _, _, conds in plan for c in conds)
     ecfg = EvalConfig(conditions=all_conds, episodes=cfg.eval_episodes, seed=cfg.seed)
+    todo = []
     for arm, model_dir, conds in plan:
         if all(complete(c) for c in conds):
             console.print(f"{model_dir}: {', '.join(conds)} evaluated before")
-            continue
-        name = f"{task.name}-{arm}-model"
-        serve = ServeConfig(model=str(model_dir), served_model_name=name, max_model_len=4096)
-        console.print(f"[bold]{arm}[/] model {model_dir}: conditions {', '.join(conds)}")
-        with VLLMServer(serve) as server:
-            policy = OpenAIChatPolicy(server.base_url, name, sampling=sampling)
-            run_conditions(
-                make_env_factory,
-                lambda policy=policy: policy,
-                run_dir,
-                dataclasses.replace(ecfg, conditions=conds),
-                run_meta={"model": str(model_dir), "data": str(data)},
+        else:
+            todo.append((arm, model_dir, conds))
+    workers = max(1, min(cfg.workers, len(todo)))
+    cpus = os.cpu_count() or 1
+    slots: queue.Queue[int] = queue.Queue()
+    for k in range(workers):
+        slots.put(k)
+
+    def serve_and_run(arm: str, model_dir: Path, conds: tuple) -> None:
+        slot = slots.get()
+        try:
+            extra_env: tuple[tuple[str, str], ...] = ()
+            if workers > 1 and not on_gpu():  # each server on its own cores, not all on all
+                mine = [str(c) for c in range(cpus) if c % workers == slot] or ["0"]
+                extra_env = (("VLLM_CPU_OMP_THREADS_BIND", ",".join(mine)),)
+            name = f"{task.name}-{arm}-model"
+            serve = ServeConfig(
+                model=str(model_dir),
+                served_model_name=name,
+                max_model_len=4096,
+                enforce_eager=True,
+                extra_env=extra_env,
             )
+            console.print(f"[bold]{arm}[/] model {model_dir}: conditions {', '.join(conds)}")
+            label = f"{arm} {model_dir.name}"
+            t0 = time.perf_counter()
+            with VLLMServer(serve) as server:
+                timings.add_server(label, "start-up", time.perf_counter() - t0)
+                policy = OpenAIChatPolicy(server.base_url, name, sampling=sampling)
+                t1 = time.perf_counter()
+                run_conditions(
+                    make_env_factory,
+                    lambda policy=policy: policy,
+                    run_dir,
+                    dataclasses.replace(ecfg, conditions=conds, progress=workers == 1),
+                    run_meta={"model": str(model_dir), "data": str(data)},
+                )
+                timings.add_server(label, "rollouts", time.perf_counter() - t1)
+                t2 = time.perf_counter()
+            timings.add_server(label, "stop", time.perf_counter() - t2)
+        finally:
+            slots.put(slot)
+
+    with timings.phase("evaluation"), ThreadPoolExecutor(max_workers=workers) as pool:
+        for job in [pool.submit(serve_and_run, *entry) for entry in todo]:
+            job.result()
     training = {arm: cfg.out / f"{task.train_prefix}{arm}" for arm, _, _ in plan}
-    return summarize(
-        run_dir,
-        make_env_factory(all_conds[0]),
-        ecfg,
-        data=str(data),
-        console=console,
-        training_runs=training,
-    )
+    with timings.phase("report"):
+        return summarize(
+            run_dir,
+            make_env_factory(all_conds[0]),
+            ecfg,
+            data=str(data),
+            console=console,
+            training_runs=training,
+        )
