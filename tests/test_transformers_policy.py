@@ -53,4 +53,4 @@ def test_shipped_checkpoint_zooms_on_the_galaxy_and_answers(tmp_path):
     assert all(r["metrics"]["invalid_actions"] == 0 and r["prediction"] is not None for r in recs)
     assert all(r["metrics"]["ok_tool_calls"] == 1 for r in recs)
     on_target = sum(bool(episode_on_target(r)) for r in recs)
-    assert on_target >= 24, f"{on_target}/30 zooms on the galaxy (the demo measured 98%)"
+    assert on_target >= 24, f"{on_target}/30 zooms on the galaxy (79% on the demo's 400 test galaxies)"
