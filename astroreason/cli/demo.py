@@ -388,7 +388,8 @@ def run_task(
         if tcfg.max_steps > 0:
             starts[arm] = tcfg.sft_dir
         if _done(finals[arm]):
-            console.print(f"{arm} arm: SFT done before, GRPO done before ({finals[arm]})")
+            stages = "SFT done before, GRPO done before" if arm in starts else "SFT done before"
+            console.print(f"{arm} arm: {stages} ({finals[arm]})")
         else:
             pending.append(arm)
     console.rule(f"{task.title} 3. training {len(pending)} arm(s): SFT then GRPO")
