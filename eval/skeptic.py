@@ -14,7 +14,9 @@ Each check has a status (``ok``, ``warn`` or ``fail``) and one sentence with the
   above ``no-tools-matched``, ``reinput`` or ``random-view`` on the same episodes (exact McNemar)
   means the gain is resolution or token count, not looking (warn, in capitals);
 * ``tools_off``: the method not significantly above ``tools-off`` (its own checkpoint, no tools
-  offered) means what it gained is in the weights, not in the looking (warn, in capitals);
+  offered) means what it gained is in the weights, not in the looking (warn, in capitals); a win
+  over a ``tools-off`` run that mostly gave no answer (a checkpoint that never learnt the no-tools
+  format) is a warning too: that control cannot show what the weights know without looking;
 * ``rl_gain``: ``tools@grpo`` not significantly above its own SFT start ``tools@sft`` (warn);
 * ``data_audit``: high-severity findings of the leakage audit of the data file (fail).
 
@@ -270,6 +272,7 @@ def run_checks(
                     alpha_blank,
                 )
             )
+    checks = [_off_format(c, by_condition.get("tools-off")) for c in checks]
     if "tools@sft" in by_condition and method == "tools@grpo":
         checks.append(
             check_must_beat(
@@ -285,6 +288,23 @@ def run_checks(
         )
     checks.append(check_human_ceiling(metrics, human_ceiling))
     return checks
+
+
+def _off_format(check: Check, off: Sequence[dict[str, Any]] | None, most: float = 0.5) -> Check:
+    """Downgrade a won ``tools_off`` check when most ``tools-off`` episodes gave no answer."""
+    if check.name != "tools_off" or check.status != "ok" or not off:
+        return check
+    none = sum(r.get("prediction") is None for r in off) / len(off)
+    if none <= most:
+        return check
+    return Check(
+        check.name,
+        "warn",
+        f"Tools beat their own checkpoint with the tools off, but {none:.0%} of the tools-off "
+        "episodes gave no answer: this checkpoint never learnt to answer without its tools, so the "
+        f"control says little about what its weights read ({check.sentence[:-1]}).",
+        {**check.details, "no_answer_rate": none},
+    )
 
 
 STYLE = {"ok": "bold green", "warn": "bold yellow", "fail": "bold white on red"}

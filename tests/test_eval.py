@@ -417,6 +417,19 @@ def test_controls_and_rl_gain_are_checked_loudly():
     assert ("tools@grpo", "tools@sft") in pairs and ("tools@grpo", "reinput") in pairs
 
 
+def test_a_tools_off_run_without_answers_is_no_evidence():
+    from astroreason.eval.skeptic import run_checks
+
+    right = [rec(i, 0, 0, condition="tools@grpo") for i in range(40)]
+    off_wrong = [rec(i, 0, 1, condition="tools-off") for i in range(40)]
+    off_silent = [rec(i, 0, None, condition="tools-off", invalid=4) for i in range(40)]
+    for off, status in ((off_wrong, "ok"), (off_silent, "warn")):
+        by = {"tools@grpo": right, "tools-off": off}
+        check = {c.name: c for c in run_checks(compute_metrics(by), by)}["tools_off"]
+        assert check.status == status, check.sentence
+    assert "gave no answer" in check.sentence and check.details["no_answer_rate"] == 1.0
+
+
 def test_solved_only_with_tools_counts_items_no_control_gets():
     from astroreason.eval.metrics import solved_only_with_tools
 
