@@ -260,19 +260,9 @@ def run_checks(
     ]
     for name, other, ok, warn in CONTROLS:
         if other in by_condition or "blank-tools" in by_condition:
-            checks.append(
-                check_must_beat(
-                    name,
-                    method or "tools",
-                    other,
-                    a,
-                    by_condition.get(other),
-                    ok,
-                    warn,
-                    alpha_blank,
-                )
-            )
-    checks = [_off_format(c, by_condition.get("tools-off")) for c in checks]
+            b = by_condition.get(other)
+            check = check_must_beat(name, method or "tools", other, a, b, ok, warn, alpha_blank)
+            checks.append(_off_format(check, b) if other == "tools-off" else check)
     if "tools@sft" in by_condition and method == "tools@grpo":
         checks.append(
             check_must_beat(
@@ -292,7 +282,7 @@ def run_checks(
 
 def _off_format(check: Check, off: Sequence[dict[str, Any]] | None, most: float = 0.5) -> Check:
     """Downgrade a won ``tools_off`` check when most ``tools-off`` episodes gave no answer."""
-    if check.name != "tools_off" or check.status != "ok" or not off:
+    if check.status != "ok" or not off:
         return check
     none = sum(r.get("prediction") is None for r in off) / len(off)
     if none <= most:
