@@ -19,14 +19,15 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from astroreason.conditions import CONDITIONS, check_condition
+from astroreason.conditions import CONDITIONS
 from astroreason.errors import ConfigError
+from astroreason.eval.config import EvalConfig
 from astroreason.eval.metrics import (
     HEADLINE_COLUMNS,
     METRICS_FILE,
@@ -38,45 +39,6 @@ from astroreason.eval.metrics import (
 from astroreason.eval.skeptic import Check, print_checks, run_checks
 from astroreason.rollout import RolloutConfig, run_rollouts
 from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """What an evaluation runs.
-
-    Attributes:
-        conditions: Conditions to run, in report order (see :mod:`astroreason.conditions`).
-        episodes: Test items (rows) per condition (None: the whole split).
-        samples: Episodes per item and condition (k of avg@k and pass@k; different seeds).
-        concurrency: Episodes in flight at once.
-        seed: Seed of the environments' resets and of the bootstrap.
-        human_ceiling: Accuracy above which a result is an alarm (skeptic check).
-        n_boot: Bootstrap resamples of the intervals.
-        audit: Run the leakage audit of the data file (skeptic check).
-        progress: Show progress bars.
-    """
-
-    conditions: tuple[str, ...] = CONDITIONS
-    episodes: int | None = None
-    samples: int = 1
-    concurrency: int = 8
-    seed: int = 0
-    human_ceiling: float = 0.90
-    n_boot: int = 2000
-    audit: bool = True
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.conditions:
-            raise ConfigError("conditions: give at least one")
-        for c in self.conditions:
-            check_condition(c)
-        if len(set(self.conditions)) != len(self.conditions):
-            raise ConfigError(f"conditions: repeated in {','.join(self.conditions)}")
-        if self.samples < 1:
-            raise ConfigError(f"samples: must be at least 1, got {self.samples}")
-        if not 0 < self.human_ceiling <= 1:
-            raise ConfigError(f"human_ceiling: must be in (0, 1], got {self.human_ceiling}")
 
 
 def report_conditions(run_dir: str | Path, conditions: Sequence[str]) -> list[str]:

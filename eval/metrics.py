@@ -11,8 +11,9 @@ Conventions:
   the confusion matrix);
 * macro-F1 averages the F1 of every class that occurs among the true labels or the (valid) predictions
   of the episodes (scikit-learn's ``average="macro"``);
-* the majority baseline is the share of the majority class among the TRAIN split's labels (passed in),
-  the random baseline is 1/K;
+* the majority baseline (:func:`constant_baseline`, the table's and the blind check's) is the best a
+  constant answer could reach on the episodes: the larger of the TRAIN split's majority-class share
+  (passed in) and the largest class share among the episodes themselves; the random baseline is 1/K;
 * paired comparisons use the same episodes in both conditions, matched on (split, row_id, sample);
   the p-value is the exact (binomial) McNemar test on the discordant pairs, two-sided;
 * with k samples per item (``--samples k``: the same row run k times, seeds differing), an item is
@@ -87,6 +88,37 @@ def majority_baseline(train_labels: Iterable[int]) -> tuple[int, float]:
     return (k, float(counts[k] / y.size))
 
 
+def constant_baseline(labels: Iterable[int], train_share: float | None = None) -> float:
+    """The majority baseline of episodes with these true labels: what a constant answer could reach.
+
+    The larger of the TRAIN majority-class share (``train_share``) and the largest class share among
+    ``labels`` (no fixed answer beats that), so a test set whose class mix differs from train does
+    not lift a blind run above its baseline. The headline table and the blind check both use it.
+    NaN without labels or share.
+    """
+    y = np.asarray(list(labels), dtype=np.int64)
+    shares = [float(np.bincount(y).max() / y.size)] if y.size else []
+    if train_share is not None and not math.isnan(train_share):
+        shares.append(float(train_share))
+    return max(shares, default=float("nan"))
+
+
+ORACLE = "oracle"
+"""The scripted policy that reads the label on purpose (``oracle``, ``oracle-zoom-grid50``, ...)."""
+
+
+def is_oracle(policy: str | None) -> bool:
+    """Whether ``policy`` (a record's or condition's policy name) is the label-reading oracle."""
+    return bool(policy) and (policy == ORACLE or str(policy).startswith(ORACLE + "-"))
+
+
+def oracle_conditions(metrics: dict[str, Any]) -> list[str]:
+    """The conditions of an evaluation that the oracle policy ran (its ``policy``, else ``model``)."""
+    return [
+        c for c, m in metrics["conditions"].items() if is_oracle(m.get("policy") or m.get("model"))
+    ]
+
+
 # --------------------------------------------------------------------------- per condition
 
 
@@ -133,20 +165,22 @@ def condition_metrics(
 
     Args:
         records: Trace records of one condition.
-        majority_share: Share of the majority class among the TRAIN labels (the majority baseline).
+        majority_share: Share of the majority class among the TRAIN labels (for the majority
+            baseline, :func:`constant_baseline`).
         n_boot: Bootstrap resamples of the accuracy interval.
         seed: Bootstrap seed.
 
     Returns:
         A JSON-ready dict: ``n``, ``accuracy``, ``accuracy_ci``, ``macro_f1``, ``precision``,
-        ``recall``, ``f1``, ``support``, ``confusion``, ``class_names``, ``majority_baseline``,
+        ``recall``, ``f1``, ``support``, ``confusion``, ``class_names``, ``majority_baseline``
+        (:func:`constant_baseline` of the first samples' labels), ``train_majority_share``,
         ``random_baseline``, ``tool_calls_mean``, ``tool_calls_hist`` ({calls: episodes}),
         ``crop_on_target_rate`` (None when no episode has a bbox or key window), ``crop_on_target_n``,
         ``invalid_action_rate`` (invalid replies / replies), ``episodes_with_invalid``,
         ``over_turn_rate``, ``no_answer_rate``, ``turns_mean``, ``prompt_tokens_mean``,
         ``completion_tokens_mean``, ``tokens_total``, ``wall_s_mean``, ``wall_s_total``, ``return_mean``,
         ``examples`` ({class: {"right": id, "wrong": id}}), ``model`` (the records' ``model`` or
-        ``policy``: conditions of one evaluation may come from different models).
+        ``policy``: conditions of one evaluation may come from different models), ``policy``.
     """
     recs = sorted(records, key=lambda r: r["id"])
     names = list(recs[0]["class_names"]) if recs else []
@@ -158,10 +192,14 @@ def condition_metrics(
     out: dict[str, Any] = {
         "n": n,
         "model": (recs[0].get("model") or recs[0].get("policy")) if recs else None,
+        "policy": recs[0].get("policy") if recs else None,
         "class_names": names,
         "accuracy": float(correct.mean()) if n else float("nan"),
         "accuracy_ci": list(bootstrap_mean_ci(shares, n_boot=n_boot, seed=seed)),
-        "majority_baseline": None if majority_share is None else float(majority_share),
+        "majority_baseline": constant_baseline(
+            [r["label"] for r in first_samples(recs)], majority_share
+        ),
+        "train_majority_share": None if majority_share is None else float(majority_share),
         "random_baseline": 1.0 / k if k else float("nan"),
     }
     out.update(

@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from astroreason.eval.metrics import (
     METRICS_FILE,
     fmt_pct,
     headline_rows,
+    oracle_conditions,
     sample_rows,
 )
 from astroreason.eval.templating import render
@@ -69,7 +71,7 @@ def accuracy_figure(metrics: dict[str, Any]) -> str:
     err = np.nan_to_num(np.vstack([acc - lo, hi - acc]), nan=0.0).clip(min=0)
     ax.bar(x, np.nan_to_num(acc), yerr=err, capsize=5, color="#4c78a8", width=0.6)
     first = next(iter(conds.values()), {})
-    if first.get("majority_baseline") is not None:
+    if first.get("majority_baseline") is not None and not math.isnan(first["majority_baseline"]):
         ax.axhline(first["majority_baseline"], color="#e45756", ls="--", lw=1.2, label="majority")
     if first.get("random_baseline") is not None and not math.isnan(first["random_baseline"]):
         ax.axhline(first["random_baseline"], color="#888", ls=":", lw=1.2, label="random (1/K)")
@@ -81,10 +83,21 @@ def accuracy_figure(metrics: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def confusion_figure(cond: str, m: dict[str, Any]) -> str:
-    """Row-normalised confusion matrix (counts in the cells; last column: no answer), base64 PNG.
+def wrap_label(name: str, width: int = 14) -> str:
+    """A class name on lines of about ``width`` characters (two for Galaxy10's), never cut.
 
-    Empty (``""``) when the matrix is.
+    Breaks at spaces only (not at hyphens, nor inside a word), so joining the lines with spaces
+    gives the name back.
+    """
+    width = max(width, math.ceil(len(name) / 2))
+    return "\n".join(textwrap.wrap(name, width, break_long_words=False, break_on_hyphens=False))
+
+
+def confusion_plot(cond: str, m: dict[str, Any]):
+    """The row-normalised confusion matrix of one condition as a matplotlib Figure (None if empty).
+
+    Counts sit in the cells, the last column is "no answer"; class names are whole, wrapped by
+    :func:`wrap_label`, and the figure grows with their length.
     """
     import matplotlib
 
@@ -92,25 +105,37 @@ def confusion_figure(cond: str, m: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     cm = np.asarray(m["confusion"], dtype=np.float64)
-    names = [str(n)[:16] for n in m["class_names"]]
     if cm.size == 0:
-        return ""
+        return None
+    names = [wrap_label(str(n)) for n in m["class_names"]]
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     k = len(names)
-    fig, ax = plt.subplots(figsize=(1.8 + 0.42 * (k + 1), 1.4 + 0.38 * k))
+    chars = max((len(line) for n in names for line in n.split("\n")), default=4)
+    label_in = 0.06 * chars  # room for the longest label line at fontsize 7
+    fig, ax = plt.subplots(
+        figsize=(1.2 + label_in + 0.5 * (k + 1), 1.0 + label_in + 0.45 * k), layout="constrained"
+    )
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             if cm[i, j]:
                 color = "white" if norm[i, j] > 0.6 else "black"
                 ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(k + 1), [*names, "none"], rotation=60, ha="right", fontsize=7)
+    ax.set_xticks(range(k + 1), [*names, "none"], rotation=45, ha="right", fontsize=7)
+    for t in ax.get_xticklabels():
+        t.set_rotation_mode("anchor")
     ax.set_yticks(range(k), names, fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(cond, fontsize=10)
-    return _png(fig)
+    return fig
+
+
+def confusion_figure(cond: str, m: dict[str, Any]) -> str:
+    """:func:`confusion_plot` as base64 PNG; empty (``""``) when the matrix is."""
+    fig = confusion_plot(cond, m)
+    return "" if fig is None else _png(fig)
 
 
 def tools_figure(metrics: dict[str, Any]) -> str:
@@ -230,6 +255,7 @@ def report_context(
         "links": list(links) if links is not None else [("all traces", traces)],
         "checks": checks,
         "n_failed": sum(c["status"] == "fail" for c in checks),
+        "oracle": oracle_conditions(metrics),
         "headline_header": list(HEADLINE_COLUMNS),
         "headline_rows": headline_rows(metrics),
         "accuracy_png": accuracy_figure(metrics),

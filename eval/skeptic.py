@@ -3,21 +3,24 @@
 Each check has a status (``ok``, ``warn`` or ``fail``) and one sentence with the numbers:
 
 * ``human_ceiling``: a condition above the human ceiling (default 90%) is an alarm, not a win (warn);
-* ``blind_baseline``: the ``blind`` run (no image) scoring significantly above the best a constant answer
-  could (one-sided exact binomial test, p < ``alpha_blind``) means something other than pixels carries
-  the label (fail). The null accuracy is the larger of the TRAIN majority share and the largest class
-  share among the blind episodes themselves (a fixed answer cannot beat that), so a test set whose class
-  mix differs a little from train does not raise a false alarm;
-* ``blank_tools``: ``blank-tools`` accuracy not significantly below ``tools`` (exact McNemar on the same
-  episodes, p < ``alpha_blank``, tools better) means the model does not use what it sees (warn);
-* ``matched_baseline``, ``placebo_reinput``, ``placebo_random_view``: the method not significantly
-  above ``no-tools-matched``, ``reinput`` or ``random-view`` on the same episodes (exact McNemar)
-  means the gain is resolution or token count, not looking (warn, in capitals);
-* ``tools_off``: the method not significantly above ``tools-off`` (its own checkpoint, no tools
-  offered) means what it gained is in the weights, not in the looking (warn, in capitals); a win
-  over a ``tools-off`` run that mostly gave no answer (a checkpoint that never learnt the no-tools
-  format) is a warning too: that control cannot show what the weights know without looking;
-* ``rl_gain``: ``tools@grpo`` not significantly above its own SFT start ``tools@sft`` (warn);
+  a condition the ``oracle`` policy ran is exempt (ok): it reads the label on purpose, a reference
+  upper bound, and the sentence says so;
+* ``blind_baseline``: the ``blind`` run (no image) scoring significantly above the majority baseline
+  (one-sided exact binomial test, p < ``alpha_blind``) means something other than pixels carries
+  the label (fail). The baseline is :func:`~astroreason.eval.metrics.constant_baseline`, the one the
+  headline table shows: the larger of the TRAIN majority share and the largest class share among
+  the blind episodes (a fixed answer cannot beat that). A blind run by the oracle is a warning,
+  not a failure: it reads the label by design, so it tests nothing;
+* comparisons on the same episodes (exact McNemar, two-sided, p < ``alpha_blank``), each with three
+  outcomes: the method significantly better (ok), significantly worse (fail, in capitals), or
+  neither (warn: "not shown at this sample size", with the difference, its bootstrap 95% interval,
+  p and n). They are ``blank_tools`` (the method against ``blank-tools``: else the model does not
+  use what it sees); ``matched_baseline``, ``placebo_reinput``, ``placebo_random_view`` (against
+  ``no-tools-matched``, ``reinput``, ``random-view``: else the gain is resolution or token count,
+  not looking); ``tools_off`` (against ``tools-off``, its own checkpoint with no tools offered: else
+  the gain is in the weights; a win over a ``tools-off`` run that mostly gave no answer is a warning,
+  that control cannot show what the weights know without looking); ``rl_gain`` (``tools@grpo``
+  against its own SFT start ``tools@sft``);
 * ``data_audit``: high-severity findings of the leakage audit of the data file (fail).
 
 A probe that was not run is a warning: without it the result cannot be vouched for. With several
@@ -27,17 +30,20 @@ item never count as independent episodes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import numpy as np
 from scipy.stats import binomtest
 
 from astroreason.eval.metrics import (
+    constant_baseline,
     first_samples,
     fmt_pct,
+    is_oracle,
     method_condition,
+    oracle_conditions,
     paired_comparison,
 )
 
@@ -59,18 +65,40 @@ class Check:
 
 
 def check_human_ceiling(metrics: dict[str, Any], ceiling: float = 0.90) -> Check:
-    """Warn when any condition's accuracy is above the human ceiling."""
+    """Warn when any condition's accuracy is above the human ceiling (conditions the oracle ran aside).
+
+    The oracle reads the label on purpose: above the ceiling it is a reference upper bound, and the
+    sentence says so (ok).
+    """
     conds = metrics["conditions"]
+    oracle = set(oracle_conditions(metrics))
     above = {c: m["accuracy"] for c, m in conds.items() if m["n"] and m["accuracy"] > ceiling}
-    if above:
-        worst = max(above, key=above.get)
+    alarms = {c: a for c, a in above.items() if c not in oracle}
+    by_oracle = [c for c in above if c in oracle]
+    note = (
+        f" {', '.join(by_oracle)} {'was' if len(by_oracle) == 1 else 'were'} run by the oracle "
+        "policy, which reads the label on purpose: a reference upper bound, not a leak."
+        if by_oracle
+        else ""
+    )
+    details = {"ceiling": ceiling, "above": alarms, "oracle": by_oracle}
+    if alarms:
+        worst = max(alarms, key=alarms.get)
         return Check(
             "human_ceiling",
             "warn",
-            f"{', '.join(above)} scored above the human ceiling of {fmt_pct(ceiling)} "
-            f"({worst}: {fmt_pct(above[worst])} on {conds[worst]['n']} episodes); "
-            "treat it as an alarm and look for a shortcut before calling it a win.",
-            {"ceiling": ceiling, "above": above},
+            f"{', '.join(alarms)} scored above the human ceiling of {fmt_pct(ceiling)} "
+            f"({worst}: {fmt_pct(alarms[worst])} on {conds[worst]['n']} episodes); "
+            f"treat it as an alarm and look for a shortcut before calling it a win.{note}",
+            details,
+        )
+    if by_oracle:
+        return Check(
+            "human_ceiling",
+            "ok",
+            f"Only the oracle is above the human ceiling of {fmt_pct(ceiling)} "
+            f"({by_oracle[0]}: {fmt_pct(above[by_oracle[0]])}).{note}",
+            details,
         )
     best = max(conds, key=lambda c: conds[c]["accuracy"] if conds[c]["n"] else -1, default=None)
     acc = conds[best]["accuracy"] if best else float("nan")
@@ -79,14 +107,19 @@ def check_human_ceiling(metrics: dict[str, Any], ceiling: float = 0.90) -> Check
         "ok",
         f"No condition is above the human ceiling of {fmt_pct(ceiling)} (best: {best} at "
         f"{fmt_pct(acc)}).",
-        {"ceiling": ceiling, "above": {}},
+        details,
     )
 
 
 def check_blind(
     records: Sequence[dict[str, Any]] | None, majority_share: float | None, alpha: float = 0.01
 ) -> Check:
-    """Fail when the blind run beats the best constant answer significantly (exact binomial test)."""
+    """Fail when the blind run beats the majority baseline significantly (exact binomial test).
+
+    The baseline is :func:`~astroreason.eval.metrics.constant_baseline` of the blind episodes'
+    labels and the TRAIN majority share ``majority_share``, the number the headline table shows. A
+    blind run by the oracle (it reads the label on purpose) is a warning that says so, never a fail.
+    """
     if not records:
         return Check(
             "blind_baseline",
@@ -97,29 +130,33 @@ def check_blind(
         )
     n = len(records)
     k = int(sum(bool(r["correct"]) for r in records))
-    counts = np.bincount([int(r["label"]) for r in records])
-    eval_share = float(counts.max() / n)
-    p0 = max(eval_share, majority_share or 0.0)
-    p0 = min(p0, 1.0 - 1e-12)
-    p = float(binomtest(k, n, p0, alternative="greater").pvalue)
+    p0 = constant_baseline([int(r["label"]) for r in records], majority_share)
+    p = float(binomtest(k, n, min(p0, 1.0 - 1e-12), alternative="greater").pvalue)
     acc = k / n
     details = {"n": n, "correct": k, "accuracy": acc, "null_accuracy": p0, "p_value": p}
+    nums = (
+        f"Blind accuracy {fmt_pct(acc)} ({k}/{n}) against the majority baseline of {fmt_pct(p0)} "
+        f"(binomial p = {p:.2g})"
+    )
+    policy = records[0].get("policy")
+    if is_oracle(policy):
+        return Check(
+            "blind_baseline",
+            "warn",
+            f"{nums}: the blind run is the oracle policy, which reads the label on purpose (a "
+            "reference upper bound, not a leak), so this probe tests nothing here; run it with "
+            "the model to test for leaks.",
+            {**details, "policy": policy},
+        )
     if p < alpha:
         return Check(
             "blind_baseline",
             "fail",
-            f"Blind accuracy {fmt_pct(acc)} ({k}/{n}) is significantly above the {fmt_pct(p0)} a "
-            f"constant answer could reach (binomial p = {p:.2g}): something other than pixels "
-            "carries the label.",
+            f"{nums}: significantly above what a constant answer could reach, so something other "
+            "than pixels carries the label.",
             details,
         )
-    return Check(
-        "blind_baseline",
-        "ok",
-        f"Blind accuracy {fmt_pct(acc)} ({k}/{n}) is not significantly above the {fmt_pct(p0)} "
-        f"baseline (binomial p = {p:.2g}).",
-        details,
-    )
+    return Check("blind_baseline", "ok", f"{nums}: not significantly above the baseline.", details)
 
 
 def check_must_beat(
@@ -128,13 +165,15 @@ def check_must_beat(
     other: str,
     a: Sequence[dict[str, Any]] | None,
     b: Sequence[dict[str, Any]] | None,
-    ok: str,
-    warn: str,
+    claim: str,
+    fail: str,
     alpha: float = 0.05,
 ) -> Check:
-    """Warn unless ``method`` beats ``other`` on the same episodes (exact McNemar, p < ``alpha``).
+    """Whether ``method`` beats ``other`` on the same episodes (exact McNemar, two-sided).
 
-    ``ok`` and ``warn`` are the sentences' openings; the numbers follow.
+    ok when it is significantly better (p < ``alpha``), fail when significantly worse, warn when
+    neither: "not shown at this sample size", with the difference, its 95% interval, p and n.
+    ``claim`` is what a win shows ("tools beat ..."), ``fail`` the loud opening of a loss.
     """
     if not a or not b:
         missing = method if not a else other
@@ -145,16 +184,50 @@ def check_must_beat(
             {},
         )
     cmp = paired_comparison(a, b)
+    n = cmp["n_pairs"]
     details = {k: cmp[k] for k in ("n_pairs", "accuracy_a", "accuracy_b", "a_only", "b_only")}
-    details.update(p_value=cmp["p_value"], a=method, b=other)
-    nums = (
-        f"{method} {fmt_pct(cmp['accuracy_a'])} vs {other} {fmt_pct(cmp['accuracy_b'])} on "
-        f"{cmp['n_pairs']} paired episodes, discordant {cmp['a_only']}/{cmp['b_only']}, "
-        f"McNemar p = {cmp['p_value']:.2g}"
+    details.update(
+        difference=cmp["difference"],
+        difference_ci=cmp["difference_ci"],
+        p_value=cmp["p_value"],
+        a=method,
+        b=other,
     )
-    if cmp["n_pairs"] and cmp["accuracy_a"] > cmp["accuracy_b"] and cmp["p_value"] < alpha:
-        return Check(name, "ok", f"{ok} ({nums}).", details)
-    return Check(name, "warn", f"{warn} ({nums}).", details)
+    if not n:
+        return Check(
+            name, "warn", f"{method} and {other} share no episode: not tested (n = 0).", details
+        )
+    lo, hi = cmp["difference_ci"]
+    diff = (
+        f"{method} vs {other}: {_pp(cmp['difference'])} pp [{_pp(lo)}, {_pp(hi)}], "
+        f"p = {cmp['p_value']:.2g}"
+    )
+    nums = (
+        f"{fmt_pct(cmp['accuracy_a'])} vs {fmt_pct(cmp['accuracy_b'])}, discordant "
+        f"{cmp['a_only']}/{cmp['b_only']}"
+    )
+    if cmp["p_value"] < alpha and cmp["a_only"] > cmp["b_only"]:
+        return Check(
+            name, "ok", f"{claim[0].upper()}{claim[1:]} ({diff}, n = {n}; {nums}).", details
+        )
+    if cmp["p_value"] < alpha:
+        return Check(
+            name,
+            "fail",
+            f"{fail} ({other} is significantly better: {diff}, n = {n}; {nums}).",
+            details,
+        )
+    return Check(
+        name,
+        "warn",
+        f"{diff}: not shown at this sample size (n = {n}); whether {claim} is open ({nums}).",
+        details,
+    )
+
+
+def _pp(x: float | None) -> str:
+    """A difference of shares in signed percentage points ("+5.0"; "-" for None or NaN)."""
+    return "-" if x is None or math.isnan(x) else f"{100 * x:+.1f}"
 
 
 def check_blank_tools(
@@ -163,15 +236,15 @@ def check_blank_tools(
     alpha: float = 0.05,
     method: str = "tools",
 ) -> Check:
-    """Warn when blanking the tool outputs does not significantly lower accuracy (exact McNemar)."""
+    """Whether blanking the tool outputs significantly lowers accuracy (:func:`check_must_beat`)."""
     return check_must_beat(
         "blank_tools",
         method,
         "blank-tools",
         tools,
         blank,
-        "Blanking the tool views costs accuracy",
-        "Blank-tools accuracy is not significantly below tools: the model does not use what it sees",
+        "blanking the tool views costs accuracy",
+        "BLANKING THE TOOL VIEWS DOES NOT COST ACCURACY: the model does not use what it sees",
         alpha,
     )
 
@@ -180,29 +253,29 @@ CONTROLS = (
     (
         "matched_baseline",
         "no-tools-matched",
-        "Tools beat the pixel-matched overview",
+        "tools beat the pixel-matched overview",
         "TOOLS DO NOT BEAT THE PIXEL-MATCHED OVERVIEW: the gain is resolution, not looking",
     ),
     (
         "placebo_reinput",
         "reinput",
-        "Tools beat the re-input placebo (the same overview fed again)",
+        "tools beat the re-input placebo (the same overview fed again)",
         "TOOLS DO NOT BEAT THE RE-INPUT PLACEBO: the gain is visual tokens, not looking",
     ),
     (
         "placebo_random_view",
         "random-view",
-        "Tools beat the random-view placebo (a view of a random place at the same scale)",
+        "tools beat the random-view placebo (a view of a random place at the same scale)",
         "TOOLS DO NOT BEAT THE RANDOM-VIEW PLACEBO: where the model looks does not matter",
     ),
     (
         "tools_off",
         "tools-off",
-        "Tools beat the same checkpoint with its tools switched off",
+        "tools beat the same checkpoint with its tools switched off",
         "TOOLS DO NOT BEAT THEIR OWN CHECKPOINT WITH THE TOOLS OFF: the gain is in the weights",
     ),
 )
-"""The controls a tool gain must hold against: (check name, condition, ok opening, warn opening)."""
+"""The controls a tool gain must hold against: (check name, condition, claim, fail opening)."""
 
 
 def check_audit(findings: Sequence[dict[str, Any]] | None, data: str | None = None) -> Check:
@@ -250,7 +323,7 @@ def run_checks(
     own SFT start ``tools@sft`` when both ran.
     """
     conds = metrics["conditions"]
-    maj = next((m["majority_baseline"] for m in conds.values()), None)
+    maj = next((m.get("train_majority_share") for m in conds.values()), None)
     method = method_condition(list(by_condition))
     a = by_condition.get(method) if method else None
     checks = [
@@ -258,10 +331,10 @@ def run_checks(
         check_audit(audit_findings, data),
         check_blank_tools(a, by_condition.get("blank-tools"), alpha_blank, method or "tools"),
     ]
-    for name, other, ok, warn in CONTROLS:
+    for name, other, claim, fail in CONTROLS:
         if other in by_condition or "blank-tools" in by_condition:
             b = by_condition.get(other)
-            check = check_must_beat(name, method or "tools", other, a, b, ok, warn, alpha_blank)
+            check = check_must_beat(name, method or "tools", other, a, b, claim, fail, alpha_blank)
             checks.append(_off_format(check, b) if other == "tools-off" else check)
     if "tools@sft" in by_condition and method == "tools@grpo":
         checks.append(

@@ -20,6 +20,14 @@ CONDITIONS = ("tools", "no-tools", "blind")
 SPECTRA_TITLE = 'Spectra <b>"&"</b>'
 
 
+class LeakyPolicy(OraclePolicy):
+    """The oracle's answers under a model's name: a run whose label leaks (the oracle's is exempt)."""
+
+    def __init__(self):
+        super().__init__()
+        self.name = "leaky"
+
+
 def _run(run_dir, factory, policy):
     """Episodes of every condition through run_rollouts, then summarize: a complete run folder."""
     cfg = EvalConfig(conditions=CONDITIONS, episodes=4, concurrency=2, n_boot=50, progress=False)
@@ -31,7 +39,7 @@ def _run(run_dir, factory, policy):
 
 @pytest.fixture(scope="module")
 def demo(galaxy_file, spectra_dir, tmp_path_factory):
-    """``DEMO/eval`` (oracle on galaxies: the blind probe fails) and ``DEMO/eval-spectra`` (random)."""
+    """``DEMO/eval`` (a leaky model on galaxies: the blind probe fails), ``DEMO/eval-spectra`` (random)."""
     root = tmp_path_factory.mktemp("demo")
 
     def galaxies(cond):
@@ -49,7 +57,7 @@ def demo(galaxy_file, spectra_dir, tmp_path_factory):
             condition=cond,
         )
 
-    _run(root / "eval", galaxies, OraclePolicy)
+    _run(root / "eval", galaxies, LeakyPolicy)
     _run(root / "eval-spectra", spectra, RandomPolicy)
     page = write_combined_report(
         root / "report.html",
@@ -113,7 +121,7 @@ def test_failed_checks_of_every_section_show_at_the_top(demo):
         checks = _metrics(root / folder)["skeptic"]
         failed[title] = sum(c["status"] == "fail" for c in checks)
         assert f"{failed[title]} of {len(checks)} skeptic checks failed" in head
-    # the oracle reads the label even blind: the blind probe fails for galaxies
+    # the leaky model reads the label even blind: the blind probe fails for galaxies
     assert failed["Galaxies"] >= 1
     assert '<p class="banner">' in head and f"Galaxies: {failed['Galaxies']}" in head
     assert re.search(r'<li class="fail"><span class="badge fail">FAIL</span><a href="#s1">', head)

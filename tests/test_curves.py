@@ -7,7 +7,7 @@ from PIL import Image
 
 from astroreason.targets import calls_on_target, episode_on_target
 from astroreason.training.config import TrainConfig
-from astroreason.training.curves import curve_rows, panel_titles, plot_curves
+from astroreason.training.curves import curve_rows, curves_figure, panel_titles, plot_curves
 from astroreason.training.monitor import TrainingMonitor, trace_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -88,6 +88,18 @@ def test_plot_curves_returns_none_when_nothing_to_draw(tmp_path):
     assert not (tmp_path / "curves.png").exists() and curve_rows(tmp_path) == []
     _write_stage(tmp_path, logs=[{"step": 3, "train_runtime": 1.0}])
     assert plot_curves(tmp_path) is None and not (tmp_path / "curves.png").exists()
+
+
+def test_a_one_point_series_is_drawn_as_a_visible_marker(tmp_path):
+    stage = tmp_path / "grpo"
+    _write_stage(stage, logs=[{"step": 1, "loss": 0.7}], val=[{"step": 0, "accuracy": 0.2}])
+    fig = curves_figure(stage)
+    lines = [ln for ax in fig.axes for ln in ax.get_lines()]
+    assert len(lines) == 2
+    for ln in lines:
+        assert len(ln.get_xdata()) == 1 and ln.get_marker() not in (None, "", "None", " ")
+        assert ln.get_markersize() >= 4
+    assert plot_curves(stage).is_file()
 
 
 def test_curve_rows_sorts_and_skips_a_torn_line(tmp_path):

@@ -9,8 +9,9 @@
   ``step``, ``accuracy``, ``tool_calls``, ``on_target_rate``, ``invalid_rate``, ``over_turn_rate``.
 
 :func:`plot_curves` draws a small panel per quantity that has data (loss; reward; accuracy; tool
-calls per episode; on-target rate; invalid and over-turn rates), training series as lines and
-validation as dots, against the optimizer step. It uses the Agg canvas directly (no pyplot, no
+calls per episode; on-target rate; invalid and over-turn rates), training series as lines (with a
+marker at each point when short, so one point shows) and validation as dots, against the optimizer
+step (:func:`curves_figure` returns the figure). It uses the Agg canvas directly (no pyplot, no
 global backend switch), so it runs headless and inside training processes.
 """
 
@@ -121,16 +122,11 @@ def panel_titles(stage_dir: str | Path) -> list[str]:
     return [title for title, _, _ in _panels(Path(stage_dir))]
 
 
-def plot_curves(stage_dir: str | Path, out: str | Path | None = None) -> Path | None:
-    """Draw the stage's learning curves into ``out`` (default ``STAGE_DIR/curves.png``).
+def curves_figure(stage_dir: str | Path):
+    """The stage's learning curves as a matplotlib Figure (Agg canvas), None when nothing to draw.
 
-    Args:
-        stage_dir: A stage folder holding ``log_history.json`` and/or ``val_curve.jsonl``; its name
-            (``sft``, ``grpo``) titles the panels.
-        out: Where the PNG goes.
-
-    Returns:
-        The PNG's path, or None when neither file has a point to draw (nothing is written then).
+    Series of under 30 points carry a marker at every point, so a one-point series (one log, one
+    validation) is a visible dot, not an empty panel.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -151,8 +147,8 @@ def plot_curves(stage_dir: str | Path, out: str | Path | None = None) -> Path | 
             if source == "val":
                 ax.plot(xs, ys, "o--", color=colour, ms=4, lw=1, label=label)
             else:
-                dots = "." if len(xs) < 30 else None
-                ax.plot(xs, ys, "-", color=colour, lw=1.2, marker=dots, label=label)
+                dots = "o" if len(xs) == 1 else "." if len(xs) < 30 else None
+                ax.plot(xs, ys, "-", color=colour, lw=1.2, marker=dots, ms=5, label=label)
         ax.set_title(f"{stage}: {title}", fontsize=9)
         ax.set_xlabel("optimizer step", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
@@ -163,6 +159,24 @@ def plot_curves(stage_dir: str | Path, out: str | Path | None = None) -> Path | 
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(f"{stage} learning curves: {stage_dir.resolve().parent.name}", fontsize=9)
+    return fig
+
+
+def plot_curves(stage_dir: str | Path, out: str | Path | None = None) -> Path | None:
+    """Draw the stage's learning curves (:func:`curves_figure`) into ``out`` (``STAGE_DIR/curves.png``).
+
+    Args:
+        stage_dir: A stage folder holding ``log_history.json`` and/or ``val_curve.jsonl``; its name
+            (``sft``, ``grpo``) titles the panels.
+        out: Where the PNG goes.
+
+    Returns:
+        The PNG's path, or None when neither file has a point to draw (nothing is written then).
+    """
+    stage_dir = Path(stage_dir)
+    fig = curves_figure(stage_dir)
+    if fig is None:
+        return None
     path = Path(out) if out is not None else stage_dir / CURVES_PNG
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
