@@ -42,3 +42,20 @@ def test_a_long_paragraph_renders_on_one_line_in_a_wide_terminal():
     out = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "400"}, terminal_width=400)
     assert out.exit_code == 0, out.output
     assert "leakage audit and split; the pretrained tiny base" in out.output
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(app)], ids=" ".join)
+def test_help_shows_no_placeholders(path):
+    """Click's style: ``--n INT``, nothing beside a flag, ``PATH`` for an argument; no ``<bool>``,
+    ``{path}`` or raw reST ``double back-quotes``."""
+    out = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}, terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert not re.search(r"<[a-z_]+>|\{[a-z_]+\}|``", out.output), out.output
+    assert "--help " in out.output
+
+
+def test_flags_show_no_type_and_values_show_theirs():
+    out = CliRunner().invoke(app, ["data", "info", "--help"], env={"COLUMNS": "200"})
+    assert "Usage: astroreason data info [OPTIONS] PATH" in out.output
+    assert re.search(r"--json\s+Print the summary", out.output)
+    assert re.search(r"--sample\s+INT\s+Rows read", out.output)

@@ -90,11 +90,13 @@ def test_cli_writes_page_and_json(runs, tmp_path, monkeypatch, capsys):
     # the model name is data: escaped on the page
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "http://" not in page and "<link" not in page
-    # default page in the current folder; --json prints the result
+    # default page and JSON in the first run's folder, nothing in the working folder; --json prints
     monkeypatch.chdir(tmp_path)
     main(["compare", str(runs["random"]), str(runs["oracle"]), "--json"])
     printed = json.loads(capsys.readouterr().out)
-    assert printed["comparisons"][0]["n_pairs"] == 6 and (tmp_path / "compare.html").is_file()
+    assert printed["comparisons"][0]["n_pairs"] == 6
+    assert (runs["random"] / "compare.html").is_file() and (runs["random"] / "compare.json").is_file()
+    assert not (tmp_path / "compare.html").exists()
     main(["compare", str(runs["random"]), str(runs["oracle"]), "--html", "sub/x.html"])
     assert (tmp_path / "sub" / "x.html").is_file()
 

@@ -65,7 +65,7 @@ def _cfg(tmp_path, galaxy_file, tiny_model_dir, **kw):
 # config
 # ------------------------------------------------------------------------------------------------
 def test_named_configs_load_and_translate():
-    assert {"tiny_cpu", "qwen3_vl_2b_1gpu", "qwen3_vl_8b_8gpu"} <= set(list_configs())
+    assert {"tiny-cpu", "qwen3-vl-2b-1gpu", "qwen3-vl-8b-8gpu"} <= set(list_configs())
     for name in list_configs():
         assert isinstance(load_config(name), TrainConfig)
     cfg = load_config("tiny-cpu", ["max_steps=7", "condition=no-tools", "max_wall_s=none"])

@@ -29,28 +29,30 @@ def test_batched_local_generation_through_the_runner(tiny_model_dir, galaxy_file
         assert len(r["logs"]["replies"]) == r["metrics"]["turns"]
 
 
-def test_shipped_checkpoint_zooms_on_the_galaxy_and_answers(tmp_path):
-    """``checkpoints/tiny-galaxy-agent`` works before anyone trains: valid replies, zooms on target."""
+def test_shipped_checkpoint_zooms_on_the_galaxy_and_answers(tmp_path, capsys):
+    """``checkpoints/tiny-galaxy-agent`` works before anyone trains, run as the README runs it (no
+    flags: its ``astroreason.json`` sets view 64, one tool call, 48 tokens, greedy): valid replies,
+    zooms on target."""
     from pathlib import Path
 
+    from astroreason.cli import main
     from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
     from astroreason.targets import episode_on_target
 
     ckpt = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-galaxy-agent"
     data = tmp_path / "unseen.h5"  # other seed: galaxies the checkpoint never saw
     write_galaxy_file(data, GalaxySynthConfig(n=30, size=256, seed=11), progress=False)
-    pol = TransformersPolicy(str(ckpt), sampling=SamplingConfig(temperature=0.0, max_tokens=48))
-
-    def make():
-        return gymnasium.make(
-            GALAXY_ID, data=str(data), split="all", view_size=64, max_turns=4, max_tool_calls=1
-        )
-
     run = tmp_path / "run"
-    run_rollouts(make, pol, run, RolloutConfig(episodes=30, concurrency=8, progress=False))
+    main(
+        ["rollout", "--data", str(data), "--split", "all", "--policy", "transformers"]
+        + ["--model", str(ckpt), "--episodes", "30", "--out", str(run)]
+    )
+    assert "max_tool_calls=1 view_size=64 temperature=0.0 max_tokens=48" in capsys.readouterr().err
     recs = list(read_traces(run))
     assert len(recs) == 30
     assert all(r["metrics"]["invalid_actions"] == 0 and r["prediction"] is not None for r in recs)
     assert all(r["metrics"]["ok_tool_calls"] == 1 for r in recs)
     on_target = sum(bool(episode_on_target(r)) for r in recs)
-    assert on_target >= 24, f"{on_target}/30 zooms on the galaxy (79% on the demo's 400 test galaxies)"
+    assert on_target >= 24, (
+        f"{on_target}/30 zooms on the galaxy (79% on the demo's 400 test galaxies)"
+    )

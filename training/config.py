@@ -474,9 +474,11 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
 
 
 def list_configs() -> list[str]:
-    """Names of the configs shipped in ``training/configs``."""
+    """Names of the configs shipped in ``training/configs``, as the CLI spells them (``tiny-cpu``)."""
     folder = Path(__file__).parent / "configs"
-    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    return sorted(
+        p.stem.replace("_", "-") for p in folder.glob("*.py") if not p.stem.startswith("_")
+    )
 
 
 def apply_overrides(cfg: TrainConfig, overrides: list[str] | tuple[str, ...]) -> TrainConfig:
@@ -569,3 +571,69 @@ def write_synthetic_data(env: str, path: Path, n: int, seed: int) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_galaxy_file(path, GalaxySynthConfig(n=n, seed=seed), progress=True)
+
+
+def checkpoint_settings(cfg: TrainConfig, stage: str, **trained: Any):
+    """The :class:`~astroreason.checkpoint_settings.CheckpointSettings` a stage's model carries.
+
+    The env, condition and env options it trained in, and the sampling of its validation
+    (greedy, ``val_max_new_tokens``); ``trained`` adds provenance (config, steps, command).
+    """
+    from astroreason.checkpoint_settings import ENV_OPTION_KEYS, CheckpointSettings
+
+    opts = {k: v for k, v in env_options(cfg).items() if k in ENV_OPTION_KEYS}
+    return CheckpointSettings(
+        env=cfg.env,
+        condition=cfg.condition,
+        env_options=opts,
+        temperature=0.0,
+        max_tokens=cfg.val_max_new_tokens,
+        min_pixels=cfg.image_min_pixels,
+        max_pixels=cfg.image_max_pixels,
+        trained={"stage": stage, **trained},
+    )
+
+
+def field_docs(cls: type = TrainConfig) -> dict[str, str]:
+    """Each field's docstring (the string literal under it in the class body), whitespace joined.
+
+    What ``config show`` prints beside each field.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for stmt, nxt in zip(body, body[1:], strict=False):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def config_summary(name: str) -> str:
+    """The first line of a named config's module docstring."""
+    module = importlib.import_module(f"astroreason.training.configs.{name.replace('-', '_')}")
+    return (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+
+
+STAGE_ALIASES = {"sft": {"max_steps": "sft_max_steps", "learning_rate": "sft_learning_rate"}}
+"""``--set`` keys that mean the running stage's own field: in ``train sft``, ``max_steps`` is
+``sft_max_steps`` and ``learning_rate`` is ``sft_learning_rate`` (GRPO's fields carry no prefix)."""
+
+
+def stage_overrides(stage: str, overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """``overrides`` with the stage's aliases (:data:`STAGE_ALIASES`) mapped to its own fields."""
+    aliases = STAGE_ALIASES.get(stage, {})
+    out = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        out.append(f"{aliases[key.strip()]}={raw}" if sep and key.strip() in aliases else item)
+    return out

@@ -14,8 +14,27 @@ from typing import Annotated
 
 import typer
 
+from astroreason.checkpoint_settings import ENV_OPTION_KEYS, resolve, settings_for
+from astroreason.cli.demo import DemoConfig
+from astroreason.data.splits import SplitConfig
+from astroreason.data.synth_galaxy import GalaxySynthConfig
+from astroreason.data.synth_spectra import SpectraSynthConfig
+from astroreason.envs.galaxy import GalaxyEnvConfig
+from astroreason.envs.spectrum import SpectrumEnvConfig
 from astroreason.errors import AstroReasonError, ConfigError
+from astroreason.eval.config import STANDARD_CONDITIONS, EvalConfig
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
+from astroreason.models.serving import ServeConfig
+from astroreason.policies.openai_chat import SamplingConfig
+from astroreason.rollout import RolloutConfig
+from astroreason.training.codec import CodecTrainConfig
+from astroreason.training.pretrain import PretrainConfig
+
+# Every option's default comes from the config dataclass it fills (one source for each knob).
+_GALAXY_SYNTH, _SPECTRA_SYNTH, _SPLIT = GalaxySynthConfig(), SpectraSynthConfig(), SplitConfig()
+_PRETRAIN, _CODEC, _DEMO = PretrainConfig(), CodecTrainConfig(), DemoConfig()
+_SERVE, _SAMPLING, _ROLLOUT = ServeConfig(model=""), SamplingConfig(), RolloutConfig()
+_EVAL = EvalConfig()
 
 app = typer.Typer(
     name="astroreason",
@@ -43,9 +62,13 @@ def _root(
 @synth_app.command("galaxy")
 def synth_galaxy(
     out: Annotated[Path, typer.Option(help="Output HDF5 file (Galaxy10 DECaLS format).")],
-    n: Annotated[int, typer.Option(help="Number of galaxies (all ten classes, balanced).")] = 1000,
-    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 256,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
+    n: Annotated[
+        int, typer.Option(help="Number of galaxies (all ten classes, balanced).")
+    ] = _GALAXY_SYNTH.n,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = _GALAXY_SYNTH.size,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: same seed, same bytes.")
+    ] = _GALAXY_SYNTH.seed,
 ) -> None:
     """Render synthetic galaxies with GalSim into a Galaxy10 DECaLS-format HDF5 file."""
     from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
@@ -53,7 +76,9 @@ def synth_galaxy(
     try:  # a fresh clone has no data/ folder: the README's first command makes it
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ConfigError(f"--out: cannot make folder {out.parent}: {err.strerror or err}") from None
+        raise ConfigError(
+            f"--out: cannot make folder {out.parent}: {err.strerror or err}"
+        ) from None
     write_galaxy_file(out, GalaxySynthConfig(n=n, size=size, seed=seed), progress=True)
     typer.echo(f"wrote {n} galaxies to {out}")
 
@@ -61,8 +86,12 @@ def synth_galaxy(
 @synth_app.command("spectra")
 def synth_spectra(
     out: Annotated[Path, typer.Option(help="Output folder for spec-*.fits files.")],
-    n: Annotated[int, typer.Option(help="Number of spectra (classes balanced).")] = 400,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
+    n: Annotated[
+        int, typer.Option(help="Number of spectra (classes balanced).")
+    ] = _SPECTRA_SYNTH.n,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: same seed, same bytes.")
+    ] = _SPECTRA_SYNTH.seed,
 ) -> None:
     """Write synthetic SDSS-format spectra (STAR, GALAXY STARFORMING/AGN, QSO BROADLINE)."""
     from astroreason.data.synth_spectra import SpectraSynthConfig, write_spectra_dir
@@ -97,7 +126,7 @@ def data_info(
 def data_boxes(
     path: Annotated[Path, typer.Argument(help="An image file or folder.")],
     split: Annotated[str, typer.Option(help="train, val, test or all: the rows to do.")] = "all",
-    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = _SPLIT.seed,
 ) -> None:
     """Find (and cache beside the data) the central galaxy's box in images that have none.
 
@@ -146,9 +175,9 @@ def data_repack(
 @data_app.command("split")
 def data_split(
     path: Annotated[Path, typer.Argument(help="A data file or folder.")],
-    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
-    val: Annotated[float, typer.Option(help="Validation fraction.")] = 0.1,
-    test: Annotated[float, typer.Option(help="Test fraction.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = _SPLIT.seed,
+    val: Annotated[float, typer.Option(help="Validation fraction.")] = _SPLIT.val,
+    test: Annotated[float, typer.Option(help="Test fraction.")] = _SPLIT.test,
     force: Annotated[bool, typer.Option(help="Overwrite an existing split file.")] = False,
 ) -> None:
     """Create (or show) the persisted, stratified, leakage-safe train/val/test split of a data file."""
@@ -218,21 +247,31 @@ def model_limits(
 @model_app.command("pretrain")
 def model_pretrain(
     out: Annotated[Path, typer.Option(help="Folder for the pretrained model and its card.")] = Path(
-        "checkpoints/tiny-base"
+        _PRETRAIN.out
     ),
     work: Annotated[
         Path,
         typer.Option(help="Scratch folder: corpus, initial model, each stage's model and state."),
-    ] = Path("runs/pretrain"),
-    n_galaxies: Annotated[int, typer.Option(help="Synthetic galaxies in the corpus.")] = 6000,
-    n_spectra: Annotated[int, typer.Option(help="Synthetic spectra in the corpus.")] = 1600,
+    ] = Path(_PRETRAIN.work),
+    n_galaxies: Annotated[
+        int, typer.Option(help="Synthetic galaxies in the corpus.")
+    ] = _PRETRAIN.n_galaxies,
+    n_spectra: Annotated[
+        int, typer.Option(help="Synthetic spectra in the corpus.")
+    ] = _PRETRAIN.n_spectra,
     tower_steps: Annotated[
         int, typer.Option(help="Most steps of stage 1; its probe stops it sooner once it stalls.")
-    ] = 3000,
-    align_steps: Annotated[int, typer.Option(help="Steps of stage 2 (tower frozen).")] = 1800,
-    full_steps: Annotated[int, typer.Option(help="Steps of stage 3 (everything).")] = 700,
-    probe_items: Annotated[int, typer.Option(help="Held-out galaxies the card reports.")] = 300,
-    seed: Annotated[int, typer.Option(help="Initialisation and data-order seed.")] = 0,
+    ] = _PRETRAIN.tower.max_steps,
+    align_steps: Annotated[
+        int, typer.Option(help="Steps of stage 2 (tower frozen).")
+    ] = _PRETRAIN.align.max_steps,
+    full_steps: Annotated[
+        int, typer.Option(help="Steps of stage 3 (everything).")
+    ] = _PRETRAIN.full.max_steps,
+    probe_items: Annotated[
+        int, typer.Option(help="Held-out galaxies the card reports.")
+    ] = _PRETRAIN.probe_items,
+    seed: Annotated[int, typer.Option(help="Initialisation and data-order seed.")] = _PRETRAIN.seed,
 ) -> None:
     """Pretrain the tiny Qwen3-VL on CPU from scratch in three stages, probe it, write its card.
 
@@ -244,9 +283,9 @@ def model_pretrain(
     """
     import dataclasses
 
-    from astroreason.training.pretrain import PretrainConfig, run_pretrain
+    from astroreason.training.pretrain import run_pretrain
 
-    base = PretrainConfig()
+    base = _PRETRAIN
     cfg = PretrainConfig(
         out=str(out),
         work=str(work),
@@ -271,16 +310,24 @@ def model_pretrain(
 @model_app.command("codec")
 def model_codec(
     out: Annotated[Path, typer.Option(help="Folder for the codec and its card.")] = Path(
-        "checkpoints/tiny-vq"
+        _CODEC.out
     ),
     work: Annotated[
         Path, typer.Option(help="Scratch folder for the rendered galaxies (reused).")
-    ] = Path("runs/codec"),
-    n: Annotated[int, typer.Option(help="Training galaxies (five views each).")] = 1000,
-    n_eval: Annotated[int, typer.Option(help="Held-out galaxies for the quality figures.")] = 200,
-    vocab: Annotated[int, typer.Option(help="Codebook size (token ids 0..vocab-1).")] = 256,
-    patch: Annotated[int, typer.Option(help="Block side in pixels (one id per block).")] = 8,
-    seed: Annotated[int, typer.Option(help="Seed of the training galaxies and k-means.")] = 9003,
+    ] = Path(_CODEC.work),
+    n: Annotated[int, typer.Option(help="Training galaxies (five views each).")] = _CODEC.n,
+    n_eval: Annotated[
+        int, typer.Option(help="Held-out galaxies for the quality figures.")
+    ] = _CODEC.n_eval,
+    vocab: Annotated[
+        int, typer.Option(help="Codebook size (token ids 0..vocab-1).")
+    ] = _CODEC.vocab,
+    patch: Annotated[
+        int, typer.Option(help="Block side in pixels (one id per block).")
+    ] = _CODEC.patch,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the training galaxies and k-means.")
+    ] = _CODEC.seed,
     compare: Annotated[
         str, typer.Option(help="Other codebook sizes to measure for the card, e.g. 64,1024.")
     ] = "",
@@ -290,14 +337,20 @@ def model_codec(
     Galaxies of seed SEED train it; held-out galaxies of seed 9004 measure it (MSE and PSNR per
     framing, codebook usage). Numpy only at run time: `open_codec("tiny-vq")`.
     """
-    from astroreason.training.codec import CodecTrainConfig, train_codec
+    from astroreason.training.codec import train_codec
 
     try:
         sizes = tuple(int(k) for k in compare.split(",") if k.strip())
     except ValueError:
         raise ConfigError(f"--compare: expected sizes like 64,1024, got {compare!r}") from None
     cfg = CodecTrainConfig(
-        out=str(out), work=str(work), n=n, n_eval=n_eval, vocab=vocab, patch=patch, seed=seed,
+        out=str(out),
+        work=str(work),
+        n=n,
+        n_eval=n_eval,
+        vocab=vocab,
+        patch=patch,
+        seed=seed,
         compare=sizes,
     )
     meta = train_codec(cfg)
@@ -310,31 +363,58 @@ def model_codec(
 
 @app.command("serve")
 def serve(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="Model folder or Hugging Face id.")],
-    port: Annotated[int, typer.Option(help="Port (0: pick a free one).")] = 8000,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port (0: pick a free one; the URL is printed).")
+    ] = _SERVE.port,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = _SERVE.host,
     served_model_name: Annotated[
         str | None, typer.Option(help="Name clients use (default: the --model value).")
     ] = None,
-    max_model_len: Annotated[int, typer.Option(help="Context length in tokens.")] = 8192,
-    max_images: Annotated[int, typer.Option(help="Images per prompt (overview plus views).")] = 8,
+    max_model_len: Annotated[
+        int, typer.Option(help="Context length in tokens.")
+    ] = _SERVE.max_model_len,
+    max_images: Annotated[
+        int, typer.Option(help="Images per prompt (overview plus views).")
+    ] = _SERVE.max_images,
     min_pixels: Annotated[
-        int, typer.Option(help="Smallest image area kept (Qwen3-VL's own 256x256 upscales views).")
-    ] = MIN_PIXELS,
-    max_pixels: Annotated[int, typer.Option(help="Largest image area kept.")] = MAX_PIXELS,
+        int,
+        typer.Option(
+            help="Smallest image area kept (Qwen3-VL's own 256x256 upscales views; a trained "
+            "checkpoint's default: its own)."
+        ),
+    ] = _SERVE.min_pixels,
+    max_pixels: Annotated[
+        int, typer.Option(help="Largest image area kept (a trained checkpoint's: its own).")
+    ] = _SERVE.max_pixels,
     gpu_memory_utilization: Annotated[
         float, typer.Option(help="GPU memory fraction (GPU only).")
-    ] = 0.9,
+    ] = _SERVE.gpu_memory_utilization,
     online: Annotated[
         bool, typer.Option(help="Allow hub downloads (a model id not yet in the local cache).")
-    ] = False,
+    ] = not _SERVE.offline,
     enforce_eager: Annotated[
         bool,
-        typer.Option(help="Skip graph compilation: starts ~5x faster on CPU (36 s vs 186 s, tiny)."),
-    ] = False,
+        typer.Option(
+            help="Skip graph compilation: starts ~5x faster on CPU (36 s vs 186 s, tiny)."
+        ),
+    ] = _SERVE.enforce_eager,
 ) -> None:
-    """Serve a Qwen3-VL model with vLLM's OpenAI-compatible server (CPU or GPU), until Ctrl-C."""
+    """Serve a Qwen3-VL model with vLLM's OpenAI-compatible server (CPU or GPU), until Ctrl-C.
+
+    A trained checkpoint's image limits (its ``astroreason.json``) are the defaults; ``eval`` and
+    ``rollout`` against this server read the rest of its settings through the server.
+    """
+    from astroreason.checkpoint_settings import read_settings
     from astroreason.models.serving import ServeConfig, serve_forever
+
+    settings = read_settings(model) if Path(model).is_dir() else None
+    if settings is not None and settings.min_pixels is not None:
+        v = _with_checkpoint_settings(
+            ctx, "transformers", model, None, dict(min_pixels=min_pixels, max_pixels=max_pixels)
+        )
+        min_pixels, max_pixels = v["min_pixels"], v["max_pixels"]
 
     cfg = ServeConfig(
         model=model,
@@ -362,42 +442,57 @@ BaseUrlOpt = Annotated[
 ]
 ModelOpt = Annotated[str | None, typer.Option(help="Served model name, or a local folder.")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Episodes in flight at once.")]
+_GALAXY_ENV, _SPECTRUM_ENV = GalaxyEnvConfig(), SpectrumEnvConfig()
 MaxTurnsOpt = Annotated[
-    int | None, typer.Option(help="Replies per episode (env default if unset).")
+    int | None,
+    typer.Option(
+        help=f"Replies per episode, the answer included (env default {_GALAXY_ENV.max_turns})."
+    ),
 ]
-ViewSizeOpt = Annotated[int | None, typer.Option(help="Galaxy view side in pixels.")]
+ViewSizeOpt = Annotated[
+    int | None,
+    typer.Option(help=f"Galaxy view side in pixels (env default {_GALAXY_ENV.view_size})."),
+]
 MaxToolCallsOpt = Annotated[
     int | None,
     typer.Option(
-        help="Tool calls allowed per episode; also sizes no-tools-matched (env default 3)."
+        help="Tool calls allowed per episode; also sizes no-tools-matched (env default "
+        f"{_GALAXY_ENV.max_tool_calls})."
     ),
 ]
-TaskOpt = Annotated[str | None, typer.Option(help="Spectrum task: class or subclass.")]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(help=f"Spectrum task: class or subclass (env default {_SPECTRUM_ENV.task})."),
+]
 ViewWidthOpt = Annotated[
-    int | None, typer.Option(help="Spectrum plot width in pixels (env default 512).")
+    int | None,
+    typer.Option(help=f"Spectrum plot width in pixels (env default {_SPECTRUM_ENV.view_width})."),
 ]
 ViewHeightOpt = Annotated[
-    int | None, typer.Option(help="Spectrum plot height in pixels (env default 256).")
+    int | None,
+    typer.Option(help=f"Spectrum plot height in pixels (env default {_SPECTRUM_ENV.view_height})."),
 ]
 ObsOpt = Annotated[
     str | None,
     typer.Option(
         help="Galaxies: how views reach the model, pixels (images) or tokens (an image codec's "
-        "ids as text, no image; the tools return the tokens of the requested view)."
+        "ids as text, no image; the tools return the tokens of the requested view; env default "
+        f"{_GALAXY_ENV.obs})."
     ),
 ]
 CodecOpt = Annotated[
     str | None,
     typer.Option(
         help="Codec of --obs tokens: tiny-vq (shipped), a codec folder, or aion:FOLDER (AION-1's "
-        "image codec from weights on disk)."
+        f"image codec from weights on disk; env default {_GALAXY_ENV.codec})."
     ),
 ]
 TableOpt = Annotated[
     bool | None,
     typer.Option(
         "--table/--no-table",
-        help="Spectrum windows also carry a binned numeric table of wavelength and flux.",
+        help="Spectrum windows also carry a binned numeric table of wavelength and flux "
+        f"(env default {'on' if _SPECTRUM_ENV.table else 'off'}).",
     ),
 ]
 
@@ -411,8 +506,64 @@ def _check_obs(env: str, opts: dict) -> None:
     """``--obs tokens`` / ``--codec`` exist for galaxies only (no 1-D codec for spectra yet)."""
     if env != "galaxy" and (opts.get("obs", "pixels") != "pixels" or "codec" in opts):
         raise ConfigError(f"--obs/--codec: the {env} env shows pixels only (tokens: galaxies)")
-TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.")]
-MaxTokensOpt = Annotated[int, typer.Option(help="Tokens per reply at most.")]
+
+
+TemperatureOpt = Annotated[
+    float, typer.Option(help="Sampling temperature (a trained checkpoint's default: its own, 0).")
+]
+MaxTokensOpt = Annotated[
+    int, typer.Option(help="Tokens per reply at most (a trained checkpoint's default: its own).")
+]
+
+_CHECKPOINT_KNOBS = (
+    "env",
+    "condition",
+    *ENV_OPTION_KEYS,
+    "temperature",
+    "max_tokens",
+    "min_pixels",
+    "max_pixels",
+)
+"""Options a trained checkpoint's ``astroreason.json`` sets when the user does not."""
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (on the command line or through the environment)."""
+    source = ctx.get_parameter_source(name)  # typer's vendored click: compare by name
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _with_checkpoint_settings(
+    ctx: typer.Context, policy: str, model: str | None, base_url: str | None, values: dict
+) -> dict:
+    """``values`` with a trained checkpoint's settings as defaults (one line says which).
+
+    The user's own flags win; each that differs from the checkpoint's value prints one note.
+    """
+    settings, where = settings_for(policy, model, base_url)
+    if settings is None:
+        return values
+    explicit = {k: v for k, v in values.items() if _given(ctx, k)}
+    applies = _CHECKPOINT_KNOBS
+    if explicit.get("env", settings.env) != settings.env:  # another env: its options do not fit
+        applies = ("env", "temperature", "max_tokens", "min_pixels", "max_pixels")
+    merged, notes = resolve(explicit, values, settings, where, applies)
+    taken = {
+        k: merged[k]
+        for k in applies
+        if k in values and k in settings.defaults() and k not in explicit
+    }
+    if taken:
+        pairs = " ".join(f"{k}={v}" for k, v in taken.items())
+        typer.echo(f"settings of {where} (trained with them): {pairs}", err=True)
+    for note in notes:
+        typer.echo(note, err=True)
+    return merged
+
+
+def _sampling_meta(sampling) -> dict:
+    """What ``run.json`` records of the sampling, so that a resumed run cannot mix settings."""
+    return {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
 
 
 def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):
@@ -426,6 +577,7 @@ def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe,
 
 @app.command("rollout")
 def rollout(
+    ctx: typer.Context,
     data: DataOpt,
     out: Annotated[Path, typer.Option(help="Run folder (traces.jsonl and images); reruns resume.")],
     env: EnvOpt = "galaxy",
@@ -443,7 +595,7 @@ def rollout(
     episodes: Annotated[
         int | None, typer.Option(help="Episodes in all (default: the split once).")
     ] = None,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = _ROLLOUT.concurrency,
     max_turns: MaxTurnsOpt = None,
     max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
@@ -453,33 +605,34 @@ def rollout(
     view_width: ViewWidthOpt = None,
     view_height: ViewHeightOpt = None,
     table: TableOpt = None,
-    temperature: TemperatureOpt = 0.7,
-    max_tokens: MaxTokensOpt = 256,
-    seed: Annotated[int, typer.Option(help="Seed of resets and sampling.")] = 0,
+    temperature: TemperatureOpt = _SAMPLING.temperature,
+    max_tokens: MaxTokensOpt = _SAMPLING.max_tokens,
+    seed: Annotated[int, typer.Option(help="Seed of resets and sampling.")] = _ROLLOUT.seed,
 ) -> None:
-    """Run multi-turn episodes of a policy in an environment and write traces (resumable)."""
+    """Run multi-turn episodes of a policy in an environment and write traces (resumable).
+
+    A trained checkpoint (``--policy transformers --model FOLDER``, or the folder an ``openai``
+    server serves) runs with the settings it was trained with (env, condition, view size, tool
+    budget, turns, reply length, temperature) unless a flag says otherwise.
+    """
     from astroreason.policies.openai_chat import SamplingConfig
     from astroreason.rollout import RolloutConfig, run_rollouts
 
-    opts = _env_options(
-        max_turns=max_turns,
-        max_tool_calls=max_tool_calls,
-        view_size=view_size,
-        obs=obs,
-        codec=codec,
-        task=task,
-        view_width=view_width,
-        view_height=view_height,
-        table=table,
-    )
+    v = _with_checkpoint_settings(ctx, policy, model, base_url, dict(
+        env=env, condition=condition, max_turns=max_turns, max_tool_calls=max_tool_calls,
+        view_size=view_size, obs=obs, codec=codec, task=task, view_width=view_width,
+        view_height=view_height, table=table, temperature=temperature, max_tokens=max_tokens,
+    ))  # fmt: skip
+    env, condition = v["env"], v["condition"]
+    opts = _env_options(**{k: v[k] for k in ENV_OPTION_KEYS})
     from astroreason.envs.factory import env_factory
 
     _check_obs(env, opts)
     make, probe = env_factory(env, data, split, condition, opts)
-    sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    sampling = SamplingConfig(temperature=v["temperature"], max_tokens=v["max_tokens"], seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
     cfg = RolloutConfig(episodes=episodes, concurrency=concurrency, seed=seed)
-    meta = {"model": model or policy, "data": str(data)}
+    meta = {"model": model or policy, "data": str(data), **_sampling_meta(sampling)}
     s = run_rollouts(make, pol, out, cfg, run_meta=meta)
     typer.echo(
         f"{s.written} new episodes ({s.already_done} already done) in {s.wall_s:.1f}s; "
@@ -491,7 +644,7 @@ def rollout(
 def demo(
     out: Annotated[
         Path, typer.Option(help="Demo folder (data, model, runs); reruns resume.")
-    ] = Path("runs/demo"),
+    ] = _DEMO.out,
     task: Annotated[
         str,
         typer.Option(
@@ -499,10 +652,12 @@ def demo(
             "with the galaxies task's arms), or all (make demo-all: every task, then one combined "
             "report in the demo folder)."
         ),
-    ] = "galaxies",
-    n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = 2000,
-    n_spectra: Annotated[int, typer.Option(help="Synthetic spectra to generate.")] = 1200,
-    view_size: Annotated[int, typer.Option(help="Galaxy view side in pixels.")] = 64,
+    ] = _DEMO.task,
+    n: Annotated[int, typer.Option(help="Synthetic galaxies to generate.")] = _DEMO.n_galaxies,
+    n_spectra: Annotated[
+        int, typer.Option(help="Synthetic spectra to generate.")
+    ] = _DEMO.n_spectra,
+    view_size: Annotated[int, typer.Option(help="Galaxy view side in pixels.")] = _DEMO.view_size,
     sft_episodes: Annotated[
         int | None,
         typer.Option(
@@ -528,7 +683,7 @@ def demo(
             help="Evaluate on test (the report) or val (choose a recipe without seeing test: "
             "EVAL_DIR-val/, same trained arms)."
         ),
-    ] = "test",
+    ] = _DEMO.eval_split,
     base: Annotated[
         Path | None,
         typer.Option(
@@ -540,7 +695,7 @@ def demo(
         typer.Option(
             help="Arms trained at once, each in its own process (1: one after another, here)."
         ),
-    ] = 2,
+    ] = _DEMO.workers,
 ) -> None:
     """Train and evaluate tiny agents on CPU: synthetic galaxies and spectra, SFT + GRPO, vLLM, report.
 
@@ -556,7 +711,7 @@ def demo(
     checks and a trace viewer, and with several tasks one combined report. Ends with where the
     time went (data, SFT, GRPO, vLLM start-ups, rollouts, report).
     """
-    from astroreason.cli.demo import DemoConfig, run_demo
+    from astroreason.cli.demo import run_demo
 
     run_demo(
         DemoConfig(
@@ -579,6 +734,7 @@ def demo(
 
 @app.command("eval")
 def eval_(
+    ctx: typer.Context,
     data: DataOpt,
     out: Annotated[
         Path, typer.Option(help="Run folder: one subfolder per condition, reports; reruns resume.")
@@ -590,7 +746,7 @@ def eval_(
     model: ModelOpt = None,
     conditions: Annotated[
         str, typer.Option(help="Comma-separated conditions, in report order.")
-    ] = "tools,no-tools,no-tools-matched,blank-tools,blind",
+    ] = ",".join(STANDARD_CONDITIONS),
     episodes: Annotated[
         int | None, typer.Option(help="Test items per condition (default: the whole split).")
     ] = None,
@@ -600,8 +756,8 @@ def eval_(
             help="Episodes per item and condition, seeds differing: avg@k and pass@k (k > 1 "
             "needs --temperature > 0); paired tests use each item's first sample."
         ),
-    ] = 1,
-    concurrency: ConcurrencyOpt = 8,
+    ] = _EVAL.samples,
+    concurrency: ConcurrencyOpt = _EVAL.concurrency,
     max_turns: MaxTurnsOpt = None,
     max_tool_calls: MaxToolCallsOpt = None,
     view_size: ViewSizeOpt = None,
@@ -611,13 +767,15 @@ def eval_(
     view_width: ViewWidthOpt = None,
     view_height: ViewHeightOpt = None,
     table: TableOpt = None,
-    temperature: TemperatureOpt = 0.7,
-    max_tokens: MaxTokensOpt = 256,
-    seed: Annotated[int, typer.Option(help="Seed of resets, sampling and bootstrap.")] = 0,
+    temperature: TemperatureOpt = _SAMPLING.temperature,
+    max_tokens: MaxTokensOpt = _SAMPLING.max_tokens,
+    seed: Annotated[int, typer.Option(help="Seed of resets, sampling and bootstrap.")] = _EVAL.seed,
     human_ceiling: Annotated[
         float, typer.Option(help="Accuracy above which a result is an alarm.")
-    ] = 0.90,
-    audit: Annotated[bool, typer.Option(help="Run the leakage audit of the data file.")] = True,
+    ] = _EVAL.human_ceiling,
+    audit: Annotated[
+        bool, typer.Option(help="Run the leakage audit of the data file.")
+    ] = _EVAL.audit,
     training_run: Annotated[
         list[str] | None,
         typer.Option(
@@ -625,10 +783,26 @@ def eval_(
             "(repeat for several arms)."
         ),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when a skeptic check fails (for scripts and CI).")
+    ] = False,
 ) -> None:
-    """Evaluate a policy on held-out data in every condition: metrics, skeptic checks, report, viewer."""
-    from astroreason.eval.evaluate import EvalConfig, evaluate
+    """Evaluate a policy on held-out data in every condition: metrics, skeptic checks, report, viewer.
+
+    A trained checkpoint (``--policy transformers --model FOLDER``, or the folder an ``openai``
+    server serves) runs with the settings it was trained with (env, view size, tool budget, turns,
+    reply length, temperature) unless a flag says otherwise. With ``--strict`` a failed skeptic
+    check exits 1.
+    """
+    from astroreason.eval.evaluate import evaluate
     from astroreason.policies.openai_chat import SamplingConfig
+
+    v = _with_checkpoint_settings(ctx, policy, model, base_url, dict(
+        env=env, max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size,
+        obs=obs, codec=codec, task=task, view_width=view_width, view_height=view_height,
+        table=table, temperature=temperature, max_tokens=max_tokens,
+    ))  # fmt: skip
+    env, temperature, max_tokens = v["env"], v["temperature"], v["max_tokens"]
 
     conds = tuple(c.strip() for c in conditions.split(",") if c.strip())
     cfg = EvalConfig(
@@ -640,17 +814,7 @@ def eval_(
         human_ceiling=human_ceiling,
         audit=audit,
     )
-    opts = _env_options(
-        max_turns=max_turns,
-        max_tool_calls=max_tool_calls,
-        view_size=view_size,
-        obs=obs,
-        codec=codec,
-        task=task,
-        view_width=view_width,
-        view_height=view_height,
-        table=table,
-    )
+    opts = _env_options(**{k: v[k] for k in ENV_OPTION_KEYS})
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
     if samples > 1 and temperature == 0 and policy in ("openai", "transformers"):
         typer.echo(
@@ -675,8 +839,8 @@ def eval_(
     def make_policy():
         return pol
 
-    meta = {"model": model or policy, "data": str(data)}
-    evaluate(
+    meta = {"model": model or policy, "data": str(data), **_sampling_meta(sampling)}
+    metrics = evaluate(
         make_env_factory,
         make_policy,
         out,
@@ -685,6 +849,10 @@ def eval_(
         run_meta=meta,
         training_runs=_training_runs(training_run or []),
     )
+    failed = [c["name"] for c in metrics.get("skeptic", []) if c.get("status") == "fail"]
+    if strict and failed:
+        typer.echo(f"--strict: {len(failed)} check(s) failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
 
 
 def _training_runs(items: list[str]) -> dict[str, Path]:
@@ -706,10 +874,11 @@ def compare(
         list[Path], typer.Argument(help="Evaluation run folders; the first is the baseline.")
     ],
     out: Annotated[
-        Path | None, typer.Option(help="Folder for compare.html and compare.json.")
+        Path | None,
+        typer.Option(help="Folder for compare.html and compare.json (default: the first run's)."),
     ] = None,
     html: Annotated[
-        Path | None, typer.Option(help="The page (default: compare.html in --out, else here).")
+        Path | None, typer.Option(help="The page (default: compare.html in the --out folder).")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON instead of tables.")
@@ -733,9 +902,9 @@ def compare(
     )
 
     result = compare_runs(runs)
-    page = write_compare_page(html or (out or Path(".")) / COMPARE_PAGE, result)
-    if out is not None:
-        write_compare_json(out / COMPARE_JSON, result)
+    folder = out if out is not None else runs[0]
+    page = write_compare_page(html or folder / COMPARE_PAGE, result)
+    write_compare_json(folder / COMPARE_JSON, result)
     if as_json:
         typer.echo(to_json(result))
         return
@@ -785,11 +954,11 @@ def _train(
 ) -> None:
     import shlex
 
-    from astroreason.training.config import ensure_tiny_assets, load_config
+    from astroreason.training.config import ensure_tiny_assets, load_config, stage_overrides
 
     overrides = list(overrides or []) + (["allow_leaky=true"] if allow_leaky else [])
     overrides += ["resume=true"] if resume else []
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, stage_overrides(stage, overrides))
     ensure_tiny_assets(cfg)
     words = ["astroreason", "train", stage, "--config", config]
     words += [w for o in overrides for w in ("--set", o)]
@@ -808,8 +977,14 @@ def _train(
         typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
 
 
-_CONFIG_HELP = "A config name in training/configs (tiny-cpu, qwen3-vl-2b-1gpu, ...) or a .py path."
-_SET_HELP = "Override a config field, key=value (repeatable)."
+_CONFIG_HELP = (
+    "A named config (`astroreason config list`: tiny-cpu, qwen3-vl-2b-1gpu, ...) or a .py path."
+)
+_SET_HELP = (
+    "Override a config field, key=value (repeatable; `astroreason config show NAME` lists them). "
+    "max_steps and learning_rate mean the running stage's own (SFT: sft_max_steps, "
+    "sft_learning_rate)."
+)
 ResumeOpt = Annotated[
     bool,
     typer.Option(
@@ -848,6 +1023,44 @@ def train_grpo(
 ) -> None:
     """Multi-turn GRPO with the environment's tools (starts from OUTPUT_DIR/sft when present)."""
     _train("grpo", config, set_, allow_leaky, resume)
+
+
+config_app = typer.Typer(
+    help="Training configs: the named ones and every field.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """The named training configs, each with its first docstring line."""
+    from astroreason.training.config import config_summary, list_configs
+
+    for name in list_configs():
+        typer.echo(f"{name:20s} {config_summary(name)}")
+
+
+@config_app.command("show")
+def config_show(
+    name: Annotated[str, typer.Argument(help="A config name or a .py path.")] = "tiny-cpu",
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the values as JSON.")] = False,
+) -> None:
+    """Every field of a config: its value, the default (when the config changes it) and its doc."""
+    import dataclasses
+    import json
+
+    from astroreason.training.config import TrainConfig, field_docs, load_config
+
+    cfg = load_config(name, list(set_ or []))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(cfg), indent=2))
+        return
+    docs, base = field_docs(), TrainConfig()
+    for f in dataclasses.fields(cfg):
+        value, default = getattr(cfg, f.name), getattr(base, f.name)
+        changed = f"  (default {default!r})" if value != default else ""
+        typer.echo(f"{f.name} = {value!r}{changed}\n    {docs.get(f.name, '')}")
 
 
 @app.command("sweep")
@@ -907,6 +1120,7 @@ def prose(doc: str) -> str:
     Paragraphs (blank-line separated) stay apart, and lines starting with ``-`` or ``*`` stay items.
     """
     paragraphs = []
+    doc = doc.replace("``", "`")  # reST literals read as plain back-quoted words in a terminal
     for para in re.split(r"\n\s*\n", inspect.cleandoc(doc)):
         lines: list[str] = []
         for line in para.splitlines():
@@ -928,6 +1142,35 @@ def _help_as_prose(group: typer.Typer) -> None:
 
 
 _help_as_prose(app)
+
+
+def _click_style_help() -> None:
+    """Help in click's own style: ``--n INT``, nothing beside flags, ``PATH`` for arguments.
+
+    Typer 0.29 writes ``<bool>`` beside every flag and ``{path}`` for required arguments in the
+    usage line; those read as placeholders to fill in.
+    """
+    from typer import core
+
+    def option_type(self, ctx):
+        if self.is_flag or self.count:
+            return None
+        if self.metavar is not None:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>").replace("str", "text").upper()
+        return label + ("..." if self.nargs != 1 else "")
+
+    def argument_usage(self) -> str:
+        name = (self.metavar or self.name or "").upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    core.TyperOption.display_type_rich = option_type
+    core.TyperArgument.display_type_rich = lambda self, ctx: None
+    core.TyperArgument._usage_display_name = argument_usage
+
+
+_click_style_help()
 
 
 def main(argv: list[str] | None = None) -> None:

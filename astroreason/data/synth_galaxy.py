@@ -37,13 +37,17 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import galsim
 import h5py
 import numpy as np
 
 from astroreason.data.classes import GALAXY10_DECALS
 from astroreason.data.stretch import STRETCH_MAX, STRETCH_SOFTENING, asinh_rgb
+
+if TYPE_CHECKING:  # imported where used: the CLI reads this module's config at start-up
+    import galsim
+
 from astroreason.errors import ConfigError
 
 DISTURBED, MERGING, ROUND, IN_BETWEEN, CIGAR = 0, 1, 2, 3, 4
@@ -165,6 +169,8 @@ class _Stamp:
 
     def draw(self, prof: galsim.GSObject, x: float, y: float) -> np.ndarray:
         """Flux per pixel of ``prof`` centred at stamp pixel (x, y), sampled 2x finer and binned."""
+        import galsim
+
         o = _OVERSAMPLE
         im = galsim.ImageD(self.side * o, self.side * o, scale=1.0 / o)
         prof.drawImage(image=im, method="no_pixel", offset=((x - self.c) * o, (y - self.c) * o))
@@ -232,6 +238,8 @@ def _gauss_blob(st: _Stamp, img: np.ndarray, x: float, y: float, sigma: float, p
 # ----------------------------------------------------------------------------- components
 def _smooth(st, rng, x, y, R, q, iso, colour=RED, n=None):
     """An elliptical: Sersic n 1.5-4 whose isophote at radius R (major axis) is ``iso``."""
+    import galsim
+
     n = rng.uniform(1.5, 4.0) if n is None else n
     phi = rng.uniform(0, math.pi)
     re = R * rng.uniform(0.28, 0.42)
@@ -245,6 +253,8 @@ def _smooth(st, rng, x, y, R, q, iso, colour=RED, n=None):
 
 def _bulge(st, rng, x, y, re, q, flux_like, colour=RED, n=None):
     """A Sersic bulge with flux ``flux_like`` x the sum of the reference image."""
+    import galsim
+
     n = rng.uniform(1.5, 3.5) if n is None else n
     prof = galsim.Sersic(n=n, half_light_radius=re).shear(
         q=q, beta=rng.uniform(0, math.pi) * galsim.radians
@@ -255,6 +265,8 @@ def _bulge(st, rng, x, y, re, q, flux_like, colour=RED, n=None):
 
 def _spiral(st, rng, x, y, R, iso, pitch_deg, barred):
     """Bulge + exponential disk with logarithmic arms (and a bar whose ends start the arms)."""
+    import galsim
+
     q = rng.uniform(0.5, 1.0)  # inclination up to 60 deg
     phi = rng.uniform(0, math.pi)
     h = R / rng.uniform(2.8, 3.5)
@@ -310,6 +322,8 @@ def _spiral(st, rng, x, y, R, iso, pitch_deg, barred):
 
 def _edge_on(st, rng, x, y, R, iso, with_bulge):
     """An inclined exponential disk seen (nearly) edge-on, optional bulge and dust lane."""
+    import galsim
+
     phi = rng.uniform(0, math.pi)
     h = R / rng.uniform(2.6, 3.3)
     hz = rng.uniform(0.06, 0.12)
@@ -341,6 +355,8 @@ def _edge_on(st, rng, x, y, R, iso, with_bulge):
 
 def _disturbed(st, rng, x, y, R, iso):
     """A lopsided, patchy disk with an off-centre nucleus and bright blue knots."""
+    import galsim
+
     q, phi = rng.uniform(0.5, 1.0), rng.uniform(0, math.pi)
     h = R / rng.uniform(2.5, 3.3)
     off = R * rng.uniform(0.1, 0.25)
@@ -385,6 +401,8 @@ def _disturbed(st, rng, x, y, R, iso):
 
 def _merging(st, rng, x, y, R, iso):
     """Two overlapping galaxies and one or two curved, faint tidal tails."""
+    import galsim
+
     r1, r2 = R * rng.uniform(0.45, 0.6), R * rng.uniform(0.35, 0.5)
     d = (r1 + r2) * rng.uniform(0.2, 0.45)  # nuclei a few PSF widths apart: merged in an overview
     a = rng.uniform(0, 2 * math.pi)
@@ -456,6 +474,8 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 
 def _psf_kernel(side: int, fwhm: float, beta: float) -> np.ndarray:
     """rfft2 of a unit-flux Moffat PSF (pixel-integrated) centred at (0, 0) of a side x side array."""
+    import galsim
+
     r = min(int(math.ceil(3 * fwhm)) + 2, side // 2 - 1)
     k = galsim.Moffat(beta=beta, fwhm=fwhm).drawImage(nx=2 * r + 1, ny=2 * r + 1, scale=1.0).array
     full = np.zeros((side, side))

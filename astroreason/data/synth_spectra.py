@@ -37,9 +37,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.io import fits
+
+if TYPE_CHECKING:  # imported where used: the CLI reads this module's config at start-up
+    from astropy.io import fits
 
 from astroreason.errors import ConfigError, DataError
 
@@ -274,6 +277,8 @@ def make_spectrum(i: int, cfg: SpectraSynthConfig) -> SynthSpectrum:
 
 def spectrum_hdulist(s: SynthSpectrum) -> fits.HDUList:
     """The SDSS-format FITS layout of one spectrum (no timestamps: same input, same bytes)."""
+    from astropy.io import fits
+
     primary = fits.PrimaryHDU(header=_primary_header(s))
     coadd = fits.BinTableHDU.from_columns(
         [
@@ -371,6 +376,8 @@ def _headers(s: SynthSpectrum) -> tuple[bytes, bytes, bytes]:
 
 
 def _primary_header(s: SynthSpectrum) -> fits.Header:
+    from astropy.io import fits
+
     hdr = fits.PrimaryHDU().header
     hdr["TELESCOP"] = ("SDSS 2.5-M", "synthetic spectrum in the SDSS layout")
     hdr["PLATEID"] = s.plate
