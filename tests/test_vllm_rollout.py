@@ -135,3 +135,16 @@ def test_tokens_episodes_through_vllm(vllm_server, galaxy_file, tmp_path):
         assert "image" not in kinds and kinds.count("tokens") == 2
         # the ids are in the prompt the server counted: far more than the pixel prompt's
         assert r["metrics"]["prompt_tokens"] > 2 * 64 and len(r["logs"]["replies"]) >= 2
+
+
+def test_the_server_names_the_folder_it_serves(vllm_server, tiny_model_dir):
+    """eval/rollout find a served checkpoint's settings through vLLM's /v1/models ``root``."""
+    from pathlib import Path
+
+    from astroreason.checkpoint_settings import served_model_folder, settings_for
+
+    folder = served_model_folder(vllm_server.base_url, "tiny")
+    assert folder is not None and folder.resolve() == Path(tiny_model_dir).resolve()
+    assert served_model_folder(vllm_server.base_url, "other-name") is None
+    assert served_model_folder("http://127.0.0.1:9/v1", "tiny", timeout=1) is None  # no server
+    assert settings_for("openai", "tiny", vllm_server.base_url) == (None, str(folder))

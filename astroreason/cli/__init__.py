@@ -409,6 +409,9 @@ def serve(
     from astroreason.checkpoint_settings import read_settings
     from astroreason.models.serving import ServeConfig, serve_forever
 
+    if Path(model).is_dir():  # vLLM reports the folder to clients (/v1/models): make it absolute
+        served_model_name = served_model_name or model
+        model = str(Path(model).resolve())
     settings = read_settings(model) if Path(model).is_dir() else None
     if settings is not None and settings.min_pixels is not None:
         v = _with_checkpoint_settings(
