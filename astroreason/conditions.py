@@ -28,6 +28,7 @@ run by a differently trained model: the environment behaves as in ``NAME`` (see
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -138,7 +139,16 @@ def check_condition(name: str) -> str:
         )
     if at and not tag.strip():
         raise ConfigError(f"condition: {name!r} has an empty tag after '@'")
+    if at and not _TAG.fullmatch(tag):
+        raise ConfigError(
+            f"condition: tag {tag!r} of {name!r} may hold letters, digits, '.', '_' and '-' only "
+            "(it names a folder inside the run folder)"
+        )
     return name
+
+
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A label's tag: it becomes part of a folder name, so no separators, no ``..``, at most 64 chars."""
 
 
 def condition_spec(name: str) -> Condition:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import time
 import zlib
 from collections.abc import Callable
@@ -22,10 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from astroreason.chat import images_of
-from astroreason.errors import AstroReasonError
+from astroreason.errors import AstroReasonError, ConfigError, DataError
 from astroreason.policies.base import Policy
 from astroreason.sync import run_sync
 from astroreason.traces import TraceRecord, TraceWriter, episode_id, trace_record
+
+
+def check_counts(**counts: int | None) -> None:
+    """Each count (None: unset) must be a whole number of at least 1; else one ConfigError line."""
+    for name, n in counts.items():
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"{name}: must be at least 1, got {n}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,11 @@ class RolloutConfig:
     concurrency: int = 8
     seed: int = 0
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_counts(
+            episodes=self.episodes, samples=self.samples_per_row, concurrency=self.concurrency
+        )
 
 
 @dataclass
@@ -96,7 +110,18 @@ async def arun_rollouts(
     cfg: RolloutConfig = RolloutConfig(),
     run_meta: dict[str, Any] | None = None,
 ) -> RolloutSummary:
-    """Async form of :func:`run_rollouts`."""
+    """Async form of :func:`run_rollouts`; one writer per run folder (:class:`RunLock`)."""
+    with RunLock(Path(run_dir)):
+        return await _arun_locked(make_env, policy, run_dir, cfg, run_meta)
+
+
+async def _arun_locked(
+    make_env: Callable[[], Any],
+    policy: Policy,
+    run_dir: str | Path,
+    cfg: RolloutConfig,
+    run_meta: dict[str, Any] | None,
+) -> RolloutSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     envs = [make_env() for _ in range(max(1, cfg.concurrency))]
@@ -109,6 +134,7 @@ async def arun_rollouts(
         "split": split,
         "env": type(base).__name__,
         "env_config": repr(base.cfg),
+        "sampling": repr(getattr(policy, "sampling", None)),
         **(run_meta or {}),
     }
     check_run_identity(Path(run_dir), identity)
@@ -188,18 +214,116 @@ async def arun_rollouts(
 
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
+
+
+def make_run_folder(folder: Path) -> Path:
+    """Make the run folder (and its parents); a file in its place is a one-line error."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"--out {folder}: cannot make the folder ({err.strerror or err})"
+        ) from None
+    return folder
+
+
+class RunLock:
+    """One writer per run folder: ``RUN_DIR/.lock`` holds the owner's pid, host and start time.
+
+    A second run into the same folder is refused in one line naming the owner (exit 2 through the
+    CLI). A lock whose process is gone (a killed run, on this host) is stale and taken over.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self._held = False
+
+    def __enter__(self) -> RunLock:
+        make_run_folder(self.path.parent)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and _alive(owner):
+                    since = time.strftime("%H:%M:%S", time.localtime(owner.get("started", 0)))
+                    raise AstroReasonError(
+                        f"{self.path.parent}: another run (pid {owner.get('pid')} on "
+                        f"{owner.get('host')}, since {since}) is writing here; wait for it or "
+                        "choose another output folder"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self._held = True
+            return self
+        raise AstroReasonError(f"{self.path}: cannot take the run folder's lock")
+
+    def __exit__(self, *exc) -> None:
+        if self._held:
+            self.path.unlink(missing_ok=True)
+            self._held = False
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None  # unreadable or half-written by a killed run: stale
+        return owner if isinstance(owner, dict) else None
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    """Whether a lock's owner still runs (another host's owner is assumed alive)."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    try:
+        pid = int(owner.get("pid", -1))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_run_identity(run_dir: Path, identity: dict[str, Any]) -> None:
-    """Record what a run folder holds; refuse to resume it with a different policy or setup."""
+    """Record what a run folder holds; refuse to resume it with a different policy or setup.
+
+    Everything that changes episodes is compared: policy, condition, split, env settings and the
+    sampling (temperature, reply length, seed). A setting an older ``run.json`` lacks is added.
+    """
     path = run_dir / RUN_FILE
     ident = {
         k: (v if isinstance(v, (str, int, float, bool)) or v is None else repr(v))
         for k, v in identity.items()
     }
     if path.exists():
-        old = json.loads(path.read_text())
-        diff = [k for k in ident if old.get(k) != ident[k]]
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise DataError(
+                path,
+                f"not readable JSON ({err}); delete it to start the run over, or choose "
+                "another output folder",
+            ) from None
+        if not isinstance(old, dict):
+            raise DataError(path, "not a JSON object; delete it or choose another output folder")
+        diff = [k for k in ident if k in old and old[k] != ident[k]]
+        if set(ident) - set(old):
+            path.write_text(json.dumps({**ident, **old}, indent=2) + "\n")
         if diff:
             k = diff[0]
             raise AstroReasonError(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from astroreason.conditions import CONDITIONS, check_condition
 from astroreason.errors import ConfigError
+from astroreason.rollout import check_counts
 
 STANDARD_CONDITIONS = ("tools", "no-tools", "no-tools-matched", "blank-tools", "blind")
 """The conditions ``astroreason eval`` runs unless told: the policy with and without tools, the
@@ -45,7 +46,6 @@ class EvalConfig:
             check_condition(c)
         if len(set(self.conditions)) != len(self.conditions):
             raise ConfigError(f"conditions: repeated in {','.join(self.conditions)}")
-        if self.samples < 1:
-            raise ConfigError(f"samples: must be at least 1, got {self.samples}")
+        check_counts(episodes=self.episodes, samples=self.samples, concurrency=self.concurrency)
         if not 0 < self.human_ceiling <= 1:
             raise ConfigError(f"human_ceiling: must be in (0, 1], got {self.human_ceiling}")

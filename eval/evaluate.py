@@ -37,7 +37,7 @@ from astroreason.eval.metrics import (
     solved_only_with_tools,
 )
 from astroreason.eval.skeptic import Check, print_checks, run_checks
-from astroreason.rollout import RolloutConfig, run_rollouts
+from astroreason.rollout import RolloutConfig, make_run_folder, run_rollouts
 from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
 
 
@@ -141,7 +141,7 @@ def run_conditions(
     per step) calls this per step and :func:`summarize` once.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_run_folder(run_dir)
     rcfg = RolloutConfig(
         episodes=cfg.episodes,
         samples_per_row=cfg.samples,

@@ -3,7 +3,8 @@
 It speaks just enough of the API (``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``)
 for :class:`~astroreason.policies.openai_chat.OpenAIChatPolicy`. It is never a stand-in for a model:
 tests of real behaviour use the real vLLM server. Faults: ``mode`` = ``ok``, ``garbage`` (200 with a
-non-JSON body), ``error500`` (every request fails with 500), ``flaky`` (the first ``fail_first``
+non-JSON body), ``message`` (``reply`` gives the whole ``message`` value, malformed ones
+included), ``error500`` (every request fails with 500), ``flaky`` (the first ``fail_first``
 requests fail with 503), ``slow`` (sleeps ``delay_s`` before answering); ``stop()`` kills it mid-run,
 and setting ``dead`` makes it drop every later request's connection without an answer.
 
@@ -135,7 +136,9 @@ class StubChatServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": (
+                        text if self.mode == "message" else {"role": "assistant", "content": text}
+                    ),
                     "finish_reason": "stop",
                 }
             ],

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from astroreason.errors import AstroReasonError
+from astroreason.errors import AstroReasonError, ConfigError
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS, PixelLimits
 
 
@@ -483,6 +483,29 @@ def example_request(base_url: str, model: str) -> str:
     )
 
 
+def check_before_start(cfg: ServeConfig) -> None:
+    """What vLLM would fail on after a minute and 60 lines of traceback, said in one line first.
+
+    The model is a folder or a cached hub id (any id when ``offline`` is off), the port is a port
+    and, unless 0, free on ``host``.
+    """
+    if cfg.offline:
+        from astroreason.models.pixels import local_folder
+
+        local_folder(cfg.model)
+    if not 0 <= cfg.port <= 65535:
+        raise ConfigError(f"--port {cfg.port}: not a port (0-65535)")
+    if cfg.port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((cfg.host, cfg.port))
+            except OSError as err:
+                raise ConfigError(
+                    f"--port {cfg.port}: cannot listen on {cfg.host} ({err.strerror or err}); "
+                    "choose another port, or 0 for a free one"
+                ) from None
+
+
 def serve_forever(cfg: ServeConfig, *, out: IO[str] | None = None) -> int:
     """Run vLLM in the foreground until it exits or Ctrl-C; returns its exit status.
 
@@ -503,6 +526,7 @@ def serve_forever(cfg: ServeConfig, *, out: IO[str] | None = None) -> int:
         AstroReasonError: vLLM failed to start (exit status and the end of its log).
     """
     out = out or sys.stdout
+    check_before_start(cfg)
     server = VLLMServer(cfg, echo=sys.stderr)
     first_signal: int | None = None
     ready = False

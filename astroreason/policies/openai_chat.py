@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from astroreason.chat import to_chat
-from astroreason.errors import AstroReasonError
+from astroreason.errors import AstroReasonError, ConfigError
 from astroreason.images import ImageFormat, data_url
 from astroreason.policies.base import Policy, PolicyReply, RetryableError
 from astroreason.protocol import format_tool_call
@@ -51,6 +52,20 @@ class SamplingConfig:
     seed: int | None = None
     logprobs: bool = False
     return_token_ids: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and 0.0 <= self.temperature <= MAX_TEMPERATURE):
+            raise ConfigError(
+                f"temperature: must be a number in [0, {MAX_TEMPERATURE:g}], got {self.temperature}"
+            )
+        if not (math.isfinite(self.top_p) and 0.0 < self.top_p <= 1.0):
+            raise ConfigError(f"top_p: must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens: must be at least 1, got {self.max_tokens}")
+
+
+MAX_TEMPERATURE = 2.0
+"""The OpenAI API's largest temperature (vLLM accepts more; nothing here samples that hot)."""
 
 
 def to_openai_messages(
@@ -197,14 +212,15 @@ class OpenAIChatPolicy(Policy):
         t0 = time.perf_counter()
         resp = await self._with_retries(self.request_payload(info))
         latency = time.perf_counter() - t0
-        choices = resp.get("choices") or []
-        if not choices:
+        choices = resp.get("choices") if isinstance(resp, dict) else None
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             raise RetryableError(f"{self.url}: the answer has no choices")
         choice = choices[0]
-        usage = resp.get("usage") or {}
-        lp = (choice.get("logprobs") or {}).get("content")
+        usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
+        logprobs = choice.get("logprobs")
+        lp = logprobs.get("content") if isinstance(logprobs, dict) else None
         return PolicyReply(
-            text=reply_text(choice.get("message") or {}),
+            text=reply_text(choice.get("message")),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             token_ids=choice.get("token_ids"),
@@ -268,11 +284,22 @@ def _env_proxy(url: str) -> str | None:
     return proxy
 
 
-def reply_text(message: dict[str, Any]) -> str:
-    """The raw reply: content plus any server-parsed tool calls in ``<tool_call>`` form."""
-    text = message.get("content") or ""
-    for tc in message.get("tool_calls") or []:
-        fn = tc.get("function") or {}
+def reply_text(message: Any) -> str:
+    """The raw reply: content plus any server-parsed tool calls in ``<tool_call>`` form.
+
+    A malformed message (a string where an object belongs, at any level) still gives text: what
+    it holds, which the environment then judges like any other reply (an invalid one, usually).
+    """
+    if not isinstance(message, dict):
+        return message if isinstance(message, str) else ""
+    content = message.get("content")
+    text = content if isinstance(content, str) else ""
+    calls = message.get("tool_calls")
+    for tc in calls if isinstance(calls, list) else []:
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if not isinstance(fn, dict):
+            text += ("\n" if text else "") + (fn if isinstance(fn, str) else str(tc))
+            continue
         raw = fn.get("arguments")
         try:
             args = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})

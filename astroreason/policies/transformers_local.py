@@ -13,7 +13,7 @@ from typing import Any
 
 from astroreason.chat import to_chat
 from astroreason.images import to_pil
-from astroreason.models.pixels import PixelLimits, apply_to_processor
+from astroreason.models.pixels import PixelLimits, apply_to_processor, local_folder
 from astroreason.policies.base import Policy, PolicyReply
 from astroreason.policies.openai_chat import SamplingConfig
 
@@ -49,12 +49,21 @@ class TransformersPolicy(Policy):
         self.sampling = sampling or SamplingConfig()
         self.batch_size = batch_size
         self.max_wait_s = max_wait_ms / 1000
+        local_folder(model)  # a missing folder or uncached id: one line, before transformers tries
         # The same limits as training and vLLM: no view is up- or downscaled behind our back.
         self.processor = apply_to_processor(
             AutoProcessor.from_pretrained(model), pixel_limits or PixelLimits()
         )
         self.processor.tokenizer.padding_side = "left"
-        self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.float32)
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # "Loading weights" for a few MB: noise on the terminal
+        try:
+            self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=torch.float32)
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         self.model.to(device).eval()
         self.device = device
         self._queue: asyncio.Queue | None = None
