@@ -96,7 +96,7 @@ def test_rollout_takes_the_checkpoint_settings_and_says_which(
     assert f"settings of {ckpt}" in err and "view_size=48" in err and "max_tokens=12" in err
     assert "note:" not in err
     assert "view_size=48" in run["env_config"] and "max_tool_calls=1" in run["env_config"]
-    assert run["temperature"] == 0.0 and run["max_tokens"] == 12
+    assert "temperature=0.0" in run["sampling"] and "max_tokens=12" in run["sampling"]
     recs = [json.loads(x) for x in (tmp_path / "a" / "traces.jsonl").read_text().splitlines()]
     assert all(r["metrics"]["turns"] <= 2 for r in recs)  # the checkpoint's max_turns
 

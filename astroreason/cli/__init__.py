@@ -564,11 +564,6 @@ def _with_checkpoint_settings(
     return merged
 
 
-def _sampling_meta(sampling) -> dict:
-    """What ``run.json`` records of the sampling, so that a resumed run cannot mix settings."""
-    return {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
-
-
 def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):
     """Build a policy by name (:func:`astroreason.policies.factory.make_policy`)."""
     from astroreason.policies.factory import make_policy
@@ -635,7 +630,7 @@ def rollout(
     sampling = SamplingConfig(temperature=v["temperature"], max_tokens=v["max_tokens"], seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
     cfg = RolloutConfig(episodes=episodes, concurrency=concurrency, seed=seed)
-    meta = {"model": model or policy, "data": str(data), **_sampling_meta(sampling)}
+    meta = {"model": model or policy, "data": str(data)}
     s = run_rollouts(make, pol, out, cfg, run_meta=meta)
     typer.echo(
         f"{s.written} new episodes ({s.already_done} already done) in {s.wall_s:.1f}s; "
@@ -842,7 +837,7 @@ def eval_(
     def make_policy():
         return pol
 
-    meta = {"model": model or policy, "data": str(data), **_sampling_meta(sampling)}
+    meta = {"model": model or policy, "data": str(data)}
     metrics = evaluate(
         make_env_factory,
         make_policy,
