@@ -9,6 +9,9 @@ Each line holds ``metrics`` (numbers that evaluation aggregates) apart from ``lo
 messages, tool calls, errors). Images are written as lossless PNG files under ``RUN_DIR/images/<id>/``
 and referenced from the messages by relative path. Evaluation and the trace viewer read the same file.
 
+Reading (:func:`read_traces`) checks each line's shape (:data:`FIELD_TYPES`): a bad line is a one-line
+:class:`DataError` naming the file and the line.
+
 Writes are append-only; :class:`TraceWriter` drops a torn last line on open, and ``done_ids`` lets a run
 resume. The exact guarantee:
 
@@ -336,8 +339,177 @@ class TraceWriter:
         self.close()
 
 
+_NUM = (int, float)
+_NONE = type(None)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "condition": (str,),
+    "split": (str,),
+    "row_id": (int,),
+    "sample": (int,),
+    "label": (int,),
+    "class_name": (str,),
+    "prediction": (int, _NONE),
+    "predicted_class": (str, _NONE),
+    "correct": (bool,),
+    "class_names": (list,),
+    "class_names[]": (str,),
+    "metrics": (dict,),
+    "metrics.return": _NUM,
+    "metrics.turns": (int,),
+    "metrics.tool_calls": (int,),
+    "metrics.ok_tool_calls": (int,),
+    "metrics.invalid_actions": (int,),
+    "metrics.over_turn": (bool,),
+    "metrics.prompt_tokens": (int,),
+    "metrics.completion_tokens": (int,),
+    "metrics.wall_s": _NUM,
+    "metrics.env_s": _NUM,
+    "metrics.policy_latency_s": (list,),
+    "metrics.policy_latency_s[]": _NUM,
+    "logs": (dict,),
+    "logs.messages": (list,),
+    "logs.messages[]": (dict,),
+    "logs.messages[].role": (str,),
+    "logs.messages[].content": (str, list, _NONE),
+    "logs.messages[].content[]": (dict,),
+    "logs.messages[].content[].type": (str,),
+    "logs.messages[].content[].text": (str,),
+    "logs.messages[].content[].path": (str, _NONE),
+    "logs.messages[].content[].shape": (list,),
+    "logs.messages[].content[].shape[]": (int,),
+    "logs.messages[].tool_calls": (list, _NONE),
+    "logs.messages[].tool_calls[]": (dict,),
+    "logs.messages[].tool_calls[].function": (dict,),
+    "logs.replies": (list,),
+    "logs.replies[]": (str,),
+    "logs.finish_reasons": (list,),
+    "logs.finish_reasons[]": (str, _NONE),
+    "logs.tool_calls": (list,),
+    "logs.tool_calls[]": (dict,),
+    "logs.tool_calls[].error": (str, _NONE),
+    "logs.views": (list,),
+    "logs.views[]": (dict,),
+    "logs.views[].index": (int,),
+    "logs.views[].kind": (str, _NONE),
+    "logs.views[].footprint": (list, _NONE),
+    "logs.views[].footprint[]": _NUM,
+    "ground_truth": (dict,),
+    "ground_truth.label": (int,),
+    "ground_truth.bbox": (list, _NONE),
+    "ground_truth.bbox[]": _NUM,
+    "ground_truth.key_window": (list, _NONE),
+    "ground_truth.key_window[]": _NUM,
+}
+"""The JSON types of a trace line's fields (``a.b[]``: each item of the list ``a.b``).
+
+:func:`read_traces` checks every field that is present (``id`` must be).
+"""
+
+_JSON_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+    _NONE: "null",
+}
+
+
+class MissingKey(DataError, KeyError):
+    """A reader asked a trace line for a key it lacks (a :class:`KeyError` too, for ``except``)."""
+
+    __str__ = Exception.__str__
+
+
+class TraceLine(dict):
+    """A JSON object of a trace line: a missing key raises :class:`MissingKey` naming the line."""
+
+    def __init__(self, pairs: Any = (), where: tuple[str, int] = ("?", 0)):
+        super().__init__(pairs)
+        self.where = where
+
+    def __missing__(self, key: Any) -> Any:
+        path, n = self.where
+        raise MissingKey(path, f"line {n}: no key {key!r} (an incomplete trace)")
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return _JSON_NAMES[bool]
+    return next((v for t, v in _JSON_NAMES.items() if isinstance(value, t)), type(value).__name__)
+
+
+def _has_type(value: Any, want: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # JSON true/false is not a number
+        return bool in want
+    return isinstance(value, want)
+
+
+class _Node:
+    """:data:`FIELD_TYPES` as a tree: the types at a path, its keys' nodes, its items' node."""
+
+    def __init__(self) -> None:
+        self.types: tuple[type, ...] | None = None
+        self.keys: dict[str, _Node] = {}
+        self.items: _Node | None = None
+
+
+def _field_tree() -> _Node:
+    root = _Node()
+    for spec, want in FIELD_TYPES.items():
+        node = root
+        for part in spec.split("."):
+            node = node.keys.setdefault(part.removesuffix("[]"), _Node())
+            if part.endswith("[]"):
+                node.items = node.items or _Node()
+                node = node.items
+        node.types = want
+    return root
+
+
+_FIELD_TREE = _field_tree()
+
+
+def _type_problem(value: Any, node: _Node) -> tuple[list[str], str] | None:
+    """(path parts, problem) of the first value below ``node`` of a wrong type; one pass."""
+    if node.types is not None and not _has_type(value, node.types):
+        names = " or ".join(_JSON_NAMES[t] for t in node.types)
+        return [], f"is {_json_kind(value)}, not {names}"
+    if node.keys and isinstance(value, dict):
+        for key, child in node.keys.items():
+            if key in value and (bad := _type_problem(value[key], child)):
+                bad[0].append(f".{key}")
+                return bad
+    if node.items is not None and isinstance(value, list):
+        for i, item in enumerate(value):
+            if bad := _type_problem(item, node.items):
+                bad[0].append(f"[{i}]")
+                return bad
+    return None
+
+
+def trace_problem(record: Any) -> str | None:
+    """What is wrong with the shape of one decoded trace line (:data:`FIELD_TYPES`), or None."""
+    if not isinstance(record, dict):
+        return f"a trace is a JSON object, not {_json_kind(record)}"
+    if "id" not in record:
+        return "no key 'id'"
+    bad = _type_problem(record, _FIELD_TREE)
+    if bad is None:
+        return None
+    parts, problem = bad
+    return f"{''.join(reversed(parts)).lstrip('.')} {problem}"
+
+
 def read_traces(run_dir: str | os.PathLike) -> Iterator[TraceRecord]:
-    """Yield the episodes of a run (a torn last line is skipped; other bad lines are errors)."""
+    """Yield the episodes of a run (a torn last line is skipped; other bad lines are errors).
+
+    Each line must be a JSON object with an ``id`` whose present fields have the types of
+    :data:`FIELD_TYPES`, else :class:`DataError` names the file, the line and the problem. Objects
+    come as :class:`TraceLine`, so a reader indexing a missing key gets such an error too.
+    """
     path = Path(run_dir) / TRACES_FILE
     if not path.exists():
         raise DataError(
@@ -349,11 +521,17 @@ def read_traces(run_dir: str | os.PathLike) -> Iterator[TraceRecord]:
         if not line.strip():
             continue
         try:
-            yield json.loads(line)
+            rec = json.loads(
+                line, object_pairs_hook=lambda pairs, n=n: TraceLine(pairs, (str(path), n))
+            )
         except json.JSONDecodeError as e:
             if n == len(lines) and not line.endswith("\n"):
                 return
             raise DataError(path, f"line {n} is not valid JSON ({e.msg})") from None
+        problem = trace_problem(rec)
+        if problem:
+            raise DataError(path, f"line {n}: {problem}")
+        yield rec
 
 
 def messages_for_trace(messages: list[dict[str, Any]], image_paths: list[str]) -> list[dict]:

@@ -2,6 +2,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import gymnasium
 import numpy as np
 import pytest
 from markupsafe import escape
+from test_traces import trace_line
 
 import astroreason.envs  # noqa: F401
 from astroreason.envs import GALAXY_ID, SPECTRUM_ID
@@ -246,3 +248,120 @@ def test_viewer_in_headless_chromium(hostile_run, tmp_path):
     assert pixels.shape[0] >= 800 and pixels.var() > 100
     # the page is drawn: dark header, images and text cover a good part of it, not a blank canvas
     assert 0.05 < (pixels < 200).mean() < 0.9
+
+
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07\r\x9b31m"
+
+
+def _run_with(folder, *records):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "traces.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_show_prints_no_terminal_escapes_from_trace_text(tmp_path, capsys):
+    import io
+
+    from rich.console import Console
+
+    from astroreason.cli import main
+
+    reply = f"<think>{ESCAPES}</think>clear {ESCAPES} [bold red]markup[/bold red] <answer>Round</answer>"
+    ep = "tools-test-0-0"
+    run = _run_with(tmp_path / "r\x1b[1m", trace_line(ep, reply, class_name=f"Round{ESCAPES}"))
+    buf = io.StringIO()
+    show_episode(run, ep, console=Console(file=buf, force_terminal=True, color_system=None))
+    main(["traces", "show", str(run), ep])
+    for out in (buf.getvalue(), capsys.readouterr().out):
+        assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\x9b" not in out
+        assert "\\x1b[2J" in out and "\\x1b]0;pwned\\x07" in out and "\\x9b31m" in out
+        assert "[bold red]markup[/bold red]" in out  # literal, not markup
+    # ids listed in an error are escaped too
+    (run / "traces.jsonl").write_text(json.dumps(trace_line(f"ep{ESCAPES}")) + "\n")
+    with pytest.raises(SystemExit):
+        main(["traces", "show", str(run), "nope"])
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[2J" in err and err.count("\n") == 1
+
+
+def test_viewer_caps_long_text(tmp_path):
+    """20 episodes with a 2 MB reply and a 2 MB tool output make a page under 2 MB (not 200 MB)."""
+    half = 1_000_000
+    recs = []
+    for i in range(20):
+        rec = trace_line(f"tools-test-{i}-0", "<think>" + "t" * half + "</think>" + "r" * half)
+        tool = {"role": "tool", "content": [{"type": "text", "text": "<" * 2 * half}]}
+        rec["logs"]["messages"] += [tool] + [{"role": "user", "content": []}] * 1000
+        recs.append(rec)
+    page = write_viewer(_run_with(tmp_path, *recs)).read_text()
+    assert len(page.encode()) < 2_000_000
+    from astroreason.eval.viewer.render import TEXT_CAP
+
+    # the reply is cut before it is split: its thinking shows TEXT_CAP characters, the cut marked
+    assert page.count("t" * (TEXT_CAP - 7)) == 20 and "t" * (TEXT_CAP - 6) not in page
+    mark = "\u2026 [{} more characters: see traces.jsonl]"
+    assert page.count(mark.format(2 * half + 15 - TEXT_CAP)) == 20  # the reply
+    assert page.count(mark.format(2 * half - TEXT_CAP)) == 20  # the tool output
+    assert page.count("more messages: see traces.jsonl]") == 20
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+
+
+def test_serve_viewer_serves_only_files_inside_the_run_folder(tmp_path):
+    import http.client
+
+    run = _run_with(tmp_path / "run", trace_line())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (run / "images").mkdir()
+    (run / "images" / "a.txt").write_text("inside")
+    (run / "leak.txt").symlink_to(outside / "secret.txt")
+    (run / "leakdir").symlink_to(outside)
+    (run / "alias.txt").symlink_to(run / "images" / "a.txt")  # resolves inside: served
+    server = serve_viewer(run, 0, block=False)
+    base = server.url.rsplit("/", 1)[0]
+    try:
+        assert _get(server.url)[0] == 200
+        assert _get(base + "/images/a.txt") == (200, b"inside")
+        assert _get(base + "/alias.txt") == (200, b"inside")
+        for path in ("/", "/images", "/images/", "/leak.txt", "/leakdir/secret.txt", "/leakdir/"):
+            status, body = _get(base + path)
+            assert status == 404 and b"secret" not in body, path
+        conn = http.client.HTTPConnection(base.split("//")[1], timeout=10)
+        conn.request("GET", "/../outside/secret.txt")
+        resp = conn.getresponse()
+        assert resp.status == 404 and b"secret" not in resp.read()
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_viewer_on_a_bad_or_busy_port_is_a_one_line_error(tmp_path, capsys):
+    import socket
+
+    from astroreason.cli import main
+    from astroreason.errors import ConfigError
+
+    run = _run_with(tmp_path, trace_line())
+    with pytest.raises(ConfigError, match=r"^--port 70000: not a port \(1-65535\)$"):
+        serve_viewer(run, 70000, block=False)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"^--port {port}: in use \("):
+            serve_viewer(run, port, block=False)
+        for p, problem in ((70000, "not a port (1-65535)"), (-1, "not a port"), (port, "in use")):
+            with pytest.raises(SystemExit) as e:
+                main(["traces", "view", str(run), "--serve", "--port", str(p)])
+            err = capsys.readouterr().err
+            assert e.value.code == 2 and err.startswith(f"error: --port {p}: {problem}")
+            assert err.count("\n") == 1

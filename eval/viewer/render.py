@@ -6,6 +6,10 @@ and writes the page from the Jinja2 templates ``templates/viewer.html`` and
 module turns trace records into plain values (geometry of the overlays, the messages split into
 blocks); the templates print them, autoescaped. The JSON index the filters read goes through
 :func:`script_json`, the only markup passed in as safe.
+
+Trace text is unbounded (a 2 MB reply), so the page shows at most :data:`TEXT_CAP` characters of any
+one text, :data:`EPISODE_CAP` characters and :data:`ITEM_CAP` messages, blocks and calls of one
+episode, each cut marked ``… [N more ...: see traces.jsonl]``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,53 @@ from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
 VIEWER_FILE = "traces.html"
 THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
 COLORS = ("#ff7f0e", "#1f9eff", "#d62fd6", "#ffd11a", "#2ee66b", "#ff4d4d", "#a98bff", "#00e0d0")
+
+TEXT_CAP = 4000
+"""Characters of one text the page shows (a reply, a tool output, an id); the rest is cut, marked."""
+EPISODE_CAP = 40_000
+"""Characters of text one episode shows in all; past it, texts show only their cut mark."""
+ITEM_CAP = 300
+"""Messages, blocks, tool calls, errors and footprints one episode shows in all."""
+
+
+def _cut_mark(n: int, what: str = "characters") -> str:
+    return f"\u2026 [{n} more {what}: see traces.jsonl]"
+
+
+def cap(text: Any) -> str:
+    """``text`` (None: empty) cut to :data:`TEXT_CAP` characters, the cut marked."""
+    s = "" if text is None else str(text)
+    return s if len(s) <= TEXT_CAP else s[:TEXT_CAP] + _cut_mark(len(s) - TEXT_CAP)
+
+
+class _Shown:
+    """What is left to show of one episode: :data:`EPISODE_CAP` characters, :data:`ITEM_CAP` items."""
+
+    def __init__(self) -> None:
+        self.chars = EPISODE_CAP
+        self.items = ITEM_CAP
+
+    def cut(self, value: Any) -> tuple[str, int]:
+        """(``value`` as text cut to :data:`TEXT_CAP` and what the episode has left, chars cut)."""
+        s = "" if value is None else str(value)
+        keep = s[: max(min(TEXT_CAP, self.chars), 0)]
+        self.chars -= len(keep)
+        return keep, len(s) - len(keep)
+
+    def text(self, value: Any) -> str:
+        """``value`` as text, cut as by :meth:`cut`, the cut marked."""
+        keep, more = self.cut(value)
+        return keep + _cut_mark(more) if more else keep
+
+    def each(self, seq: Any, what: str, cuts: list[str]) -> Iterator[Any]:
+        """The items of ``seq`` while the episode's items last; a cut adds its mark to ``cuts``."""
+        seq = list(seq or [])
+        for n, item in enumerate(seq):
+            if self.items <= 0:
+                cuts.append(_cut_mark(len(seq) - n, what))
+                return
+            self.items -= 1
+            yield item
 
 
 def script_json(obj: Any) -> Markup:
@@ -60,6 +111,9 @@ def iter_run_records(run_dir: str | Path) -> Iterator[tuple[str, TraceRecord]]:
 
 
 def _img_src(prefix: str, path: str | None) -> str:
+    """The image's relative URL; empty for a path too long to be one of ours."""
+    if len(prefix + (path or "")) > TEXT_CAP:
+        return ""
     return quote(prefix + (path or ""), safe="/")
 
 
@@ -93,7 +147,9 @@ def _plot_area(size: tuple[int, int]) -> tuple[float, float, float, float]:
     return (5.0, 5.0, w - 5.0, h - font - 8.0)
 
 
-def _overlay(rec: TraceRecord, src: str, size: tuple[int, int] | None) -> dict[str, Any] | None:
+def _overlay(
+    rec: TraceRecord, src: str, size: tuple[int, int] | None, shown: _Shown
+) -> dict[str, Any] | None:
     """The shapes to draw over the overview image: every view's footprint and the ground truth.
 
     Image footprints ``[x0, y0, x1, y1]`` (galaxies: source pixels) become rectangles, scaled so that
@@ -138,7 +194,7 @@ def _overlay(rec: TraceRecord, src: str, size: tuple[int, int] | None) -> dict[s
         views_ok = [v for v in views[1:] if ok4 and v.get("footprint") and len(v["footprint"]) == 4]
     band = len(fp0 or ()) == 2
     footprints = []
-    for v in views_ok:
+    for v in shown.each(views_ok, "views", []):
         x, y, w, h = box(v["footprint"])
         number = int(v["index"])
         footprints.append(
@@ -148,7 +204,7 @@ def _overlay(rec: TraceRecord, src: str, size: tuple[int, int] | None) -> dict[s
                 "w": w,
                 "h": h,
                 "number": number,
-                "kind": "" if v.get("kind") is None else str(v["kind"]),
+                "kind": shown.text(v.get("kind")),
                 "color": COLORS[(number - 1) % len(COLORS)],
             }
         )
@@ -169,58 +225,75 @@ IMAGE_BLOCKS = ("image", "tokens")
 """Trace blocks that stand for one image (``tokens``: codec ids, with their decoded image)."""
 
 
-def _blocks(content: Any, prefix: str, root: Path | None = None) -> list[dict[str, Any]]:
+def _blocks(
+    content: Any, prefix: str, root: Path | None = None, shown: _Shown | None = None
+) -> list[dict[str, Any]]:
     """A message's content as ``text``, ``image`` and ``tokens`` blocks for the template.
 
     A ``tokens`` block (the ``tokens`` observation) shows its decoded image beside the ids the model
-    read.
+    read. Texts and blocks are cut to what ``shown`` leaves of the episode.
     """
+    shown = shown or _Shown()
     if isinstance(content, str):
-        return [{"type": "text", "text": content, "error": False}] if content else []
+        return [{"type": "text", "text": shown.text(content), "error": False}] if content else []
     out = []
-    for b in content or []:
+    cuts: list[str] = []
+    for b in shown.each(content, "blocks", cuts):
+        src = _img_src(prefix, b["path"]) if b.get("path") else ""
         if b.get("type") == "image":
-            if b.get("path"):
+            if src:
                 wide = _is_wide(_png_size(root, prefix, b["path"]))
-                out.append({"type": "image", "src": _img_src(prefix, b["path"]), "wide": wide})
+                out.append({"type": "image", "src": src, "wide": wide})
         elif b.get("type") == "tokens":
-            shape = "x".join(str(int(x)) for x in b.get("shape") or [])
-            src = _img_src(prefix, b["path"]) if b.get("path") else ""
-            out.append({"type": "tokens", "src": src, "shape": shape, "text": b.get("text", "")})
+            shape = shown.text("x".join(str(int(x)) for x in b.get("shape") or []))
+            text = shown.text(b.get("text", ""))
+            out.append({"type": "tokens", "src": src, "shape": shape, "text": text})
         elif b.get("type") == "text":
             t = b.get("text", "")
-            out.append({"type": "text", "text": t, "error": t.startswith("Error:")})
-    return out
+            out.append({"type": "text", "text": shown.text(t), "error": t.startswith("Error:")})
+    return out + [{"type": "text", "text": c, "error": False} for c in cuts]
 
 
-def _messages(rec: TraceRecord, prefix: str, root: Path | None = None) -> list[dict[str, Any]]:
-    """The conversation: system prompt, model replies (thinking split off, tool calls), the rest."""
+def _messages(
+    rec: TraceRecord, prefix: str, root: Path | None = None, shown: _Shown | None = None
+) -> list[dict[str, Any]]:
+    """The conversation: system prompt, model replies (thinking split off, tool calls), the rest.
+
+    Cut to what ``shown`` leaves of the episode (a reply to :data:`TEXT_CAP` before it is split).
+    """
+    shown = shown or _Shown()
     logs = rec["logs"]
     replies = list(logs.get("replies") or [])
     out: list[dict[str, Any]] = []
     k = 0
     image_no = 0
-    for m in logs.get("messages") or []:
+    cuts: list[str] = []
+    for m in shown.each(logs.get("messages"), "messages", cuts):
         role = m.get("role")
         if role == "system":
-            out.append({"kind": "system", "blocks": _blocks(m.get("content"), prefix, root)})
+            out.append({"kind": "system", "blocks": _blocks(m.get("content"), prefix, root, shown)})
             continue
         if role == "assistant":
             raw = replies[k] if k < len(replies) else m.get("content") or ""
             k += 1
-            text = raw if isinstance(raw, str) else ""
+            text, cut = shown.cut(raw if isinstance(raw, str) else "")
+            more: list[str] = []
             calls = [
                 {
-                    "name": "" if fn.get("name") is None else str(fn["name"]),
-                    "args": json.dumps(fn.get("arguments"), ensure_ascii=False),
+                    "name": shown.text(tc.get("function", {}).get("name")),
+                    "args": shown.text(
+                        json.dumps(tc.get("function", {}).get("arguments"), ensure_ascii=False)
+                    ),
                 }
-                for fn in (tc.get("function", {}) for tc in m.get("tool_calls") or [])
+                for tc in shown.each(m.get("tool_calls"), "tool calls", more)
             ]
+            calls += [{"name": "", "args": c} for c in more]
+            rest = THINK.sub("", text).strip()
             out.append(
                 {
                     "kind": "assistant",
                     "thinking": [t.strip() for t in THINK.findall(text)],
-                    "rest": THINK.sub("", text).strip(),
+                    "rest": f"{rest}\n{_cut_mark(cut)}".strip() if cut else rest,
                     "calls": calls,
                 }
             )
@@ -233,18 +306,22 @@ def _messages(rec: TraceRecord, prefix: str, root: Path | None = None) -> list[d
         out.append(
             {
                 "kind": "other",
-                "role": role or "",
+                "role": shown.text(role),
                 "label": "tool" if role == "tool" else "user",
                 "image_no": image_no if n_img else None,
-                "blocks": _blocks(m.get("content"), prefix, root),
+                "blocks": _blocks(m.get("content"), prefix, root, shown),
             }
         )
         image_no += n_img
+    for c in cuts:
+        note = [{"type": "text", "text": c, "error": False}]
+        out.append({"kind": "other", "role": "", "label": "", "image_no": None, "blocks": note})
     return out
 
 
 def _episode(i: int, rec: TraceRecord, prefix: str, root: Path | None = None) -> dict[str, Any]:
-    """What ``viewer_episode.html`` shows of one record."""
+    """What ``viewer_episode.html`` shows of one record (cut to :data:`EPISODE_CAP`, ...)."""
+    shown = _Shown()
     m = rec["metrics"]
     overview = next(
         (
@@ -258,18 +335,21 @@ def _episode(i: int, rec: TraceRecord, prefix: str, root: Path | None = None) ->
     )
     pred = rec.get("predicted_class")
     size = _png_size(root, prefix, overview)
+    messages = _messages(rec, prefix, root, shown)  # first: the conversation gets the budget
+    failed = [c for c in rec["logs"].get("tool_calls") or [] if c.get("error")]
+    cuts: list[str] = []
     errors = [
-        {"name": "" if c.get("name") is None else str(c["name"]), "error": str(c["error"])}
-        for c in rec["logs"].get("tool_calls") or []
-        if c.get("error")
+        {"name": shown.text(c.get("name")), "error": shown.text(c["error"])}
+        for c in shown.each(failed, "tool errors", cuts)
     ]
+    errors += [{"name": "", "error": c} for c in cuts]
     return {
         "i": i,
-        "id": rec["id"],
+        "id": cap(rec["id"]),
         "ok": bool(rec["correct"]),
-        "condition": rec["condition"],
-        "class_name": rec["class_name"],
-        "answer": pred if pred is not None else "(none)",
+        "condition": cap(rec["condition"]),
+        "class_name": cap(rec["class_name"]),
+        "answer": cap(pred) if pred is not None else "(none)",
         "tool_calls": int(m["tool_calls"]),
         "turns": int(m["turns"]),
         "reward": float(m["return"]),
@@ -277,8 +357,8 @@ def _episode(i: int, rec: TraceRecord, prefix: str, root: Path | None = None) ->
         "invalid": int(m.get("invalid_actions") or 0),
         "errors": errors,
         "wide": _is_wide(size),
-        "overlay": _overlay(rec, _img_src(prefix, overview) if overview else "", size),
-        "messages": _messages(rec, prefix, root),
+        "overlay": _overlay(rec, _img_src(prefix, overview) if overview else "", size, shown),
+        "messages": messages,
     }
 
 
@@ -296,11 +376,11 @@ def render_viewer(
     root = Path(root) if root is not None else None
     index = [
         {
-            "id": r["id"],
-            "c": r["condition"],
+            "id": cap(r["id"]),
+            "c": cap(r["condition"]),
             "ok": bool(r["correct"]),
-            "t": r["class_name"],
-            "p": r.get("predicted_class") or "(none)",
+            "t": cap(r["class_name"]),
+            "p": cap(r.get("predicted_class") or "(none)"),
             "n": int(r["metrics"]["tool_calls"]),
         }
         for _, r in items
