@@ -923,9 +923,10 @@ def traces_view(
 ) -> None:
     """Write RUN_DIR/traces.html (filters, footprints on the overview, every view and reply)."""
     from astroreason.eval.viewer import serve_viewer, write_viewer
+    from astroreason.eval.viewer.show import printable
 
     path = write_viewer(run_dir)
-    typer.echo(f"viewer: {path}")
+    typer.echo(f"viewer: {printable(str(path))}")
     if serve:
         serve_viewer(run_dir, port)
 
