@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from astroreason.conditions import Condition, check_condition, condition_spec
-from astroreason.data import SampleSource, open_source
+from astroreason.data import SampleSource, open_source, source_kind
 from astroreason.data.splits import split_for
 from astroreason.errors import ConfigError
 from astroreason.protocol import (
@@ -73,6 +73,19 @@ class EnvConfig:
     split_seed: int = 0
 
 
+VIEW_SIDE_RANGE = (16, 2048)
+"""Smallest and largest side in pixels of a view (galaxy ``view_size``, spectrum plot sides)."""
+
+
+def check_view_side(name: str, value: Any, low: int = VIEW_SIDE_RANGE[0]) -> None:
+    """A ConfigError unless ``value`` is an integer in ``low`` .. ``VIEW_SIDE_RANGE[1]``."""
+    high = VIEW_SIDE_RANGE[1]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name}: must be an integer number of pixels, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be {low}..{high} pixels, got {value}")
+
+
 def make_config(cls: type, config: Any, overrides: dict[str, Any]) -> Any:
     """Build a frozen config from an instance (or None) plus keyword overrides; bad keys are errors."""
     cfg = config if config is not None else cls()
@@ -97,18 +110,23 @@ class ToolEnv(gym.Env):
     """Base class: conversation bookkeeping, parsing, reward and episode end for tool use.
 
     Subclasses define ``env_name`` (a key of :data:`astroreason.protocol.TASKS`, whose task text
-    the prompt carries, and of the tools' ``envs``), ``tool_names`` (among ``tools_for(env_name)``),
+    the prompt carries, and of the tools' ``envs``), ``data_kind`` (``image`` or ``spectrum``: data
+    of the other kind is a ConfigError before it is opened), ``tool_names`` (among
+    ``tools_for(env_name)``),
     ``_image_shape()``, ``_first_view(sample)``, ``_tool_state()`` (what the tools read: an
     ``ImageState`` or ``SpectrumState``) and ``_ground_truth(sample)``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
     env_name: str = ""
+    data_kind: str = "image"
     tool_names: tuple[str, ...] = ()
 
     def __init__(self, data: Any, split: str, cfg: EnvConfig, source_kwargs: dict | None = None):
         self.cfg = cfg
+        self._check_kind(data, source_kind(data))
         self.source: SampleSource = open_source(data, **(source_kwargs or {}))
+        self._check_kind(data, self.source.kind)
         self.class_names = tuple(self.source.class_names)
         self.split = split
         if split == "all":
@@ -141,6 +159,16 @@ class ToolEnv(gym.Env):
             image_hint=self._image_hint(),
         )
         self._sample = None
+
+    def _check_kind(self, data: Any, kind: str) -> None:
+        """A ConfigError naming the data when it holds the other kind than this env reads."""
+        if kind != self.data_kind:
+            plural = {"image": "images", "spectrum": "spectra"}
+            where = data.path if isinstance(data, SampleSource) else data
+            raise ConfigError(
+                f"data: {where} holds {plural.get(kind, kind)}; --env {self.env_name} "
+                f"({type(self).__name__}) needs {plural[self.data_kind]}"
+            )
 
     # -- subclass hooks ---------------------------------------------------------------------
     def _image_shape(self) -> tuple[int, int]:

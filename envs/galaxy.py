@@ -60,7 +60,7 @@ import numpy as np
 
 from astroreason.codecs import tokens_text
 from astroreason.data.boxes import with_target_boxes
-from astroreason.envs.base import EnvConfig, ToolEnv, make_config
+from astroreason.envs.base import EnvConfig, ToolEnv, check_view_side, make_config
 from astroreason.errors import ConfigError
 from astroreason.protocol import tokens_hint
 from astroreason.tools import (
@@ -78,7 +78,8 @@ class GalaxyEnvConfig(EnvConfig):
     """Galaxy environment settings (plus those of :class:`EnvConfig`).
 
     Attributes:
-        view_size: Side in pixels of every view the model sees (overview and tool views).
+        view_size: Side in pixels of every view the model sees (overview and tool views), an
+            integer in :data:`~astroreason.envs.base.VIEW_SIDE_RANGE`.
         tools: Tools offered in tool conditions (``zoom``, ``crop``, optionally ``stretch``).
         obs: How views reach the model: ``pixels`` (images) or ``tokens`` (codec ids as text).
         codec: The image codec of ``obs="tokens"`` (see :func:`astroreason.codecs.open_codec`).
@@ -88,6 +89,9 @@ class GalaxyEnvConfig(EnvConfig):
     tools: tuple[str, ...] = ("zoom", "crop")
     obs: str = "pixels"
     codec: str = "tiny-vq"
+
+    def __post_init__(self) -> None:
+        check_view_side("view_size", self.view_size)
 
 
 OBS_MODES = ("pixels", "tokens")
@@ -124,6 +128,7 @@ class GalaxyEnv(ToolEnv):
     """Multi-turn galaxy classification with zoom and crop (see the module docstring)."""
 
     env_name = "galaxy"
+    data_kind = "image"
 
     def __init__(
         self,
@@ -134,8 +139,6 @@ class GalaxyEnv(ToolEnv):
         **overrides: Any,
     ):
         cfg = make_config(GalaxyEnvConfig, config, overrides)
-        if cfg.view_size < 16:
-            raise ConfigError(f"view_size: must be >= 16, got {cfg.view_size}")
         unknown = set(cfg.tools) - set(tools_for(self.env_name))
         if unknown:
             raise ConfigError(
@@ -146,10 +149,6 @@ class GalaxyEnv(ToolEnv):
         self._side = cfg.view_size
         self.codec = self._open_codec(cfg)
         super().__init__(data, split, cfg)
-        if self.source.kind != "image":
-            raise ConfigError(
-                f"data: {self.source.path} holds spectra; use AstroReason/Spectrum-v0"
-            )
         if self.condition.uses_tools:
             # Files without a target box (Galaxy10, image folders) get the central galaxy's box
             # from source extraction, cached beside the data: the teacher aims at it, metrics score it.

@@ -47,7 +47,7 @@ import numpy as np
 from astroreason.conditions import condition_spec
 from astroreason.data import SampleSource
 from astroreason.data.lines import teacher_window
-from astroreason.envs.base import EnvConfig, ToolEnv, make_config
+from astroreason.envs.base import EnvConfig, ToolEnv, check_view_side, make_config
 from astroreason.errors import ConfigError
 from astroreason.tools import (
     SpectralWindow,
@@ -58,6 +58,9 @@ from astroreason.tools import (
     window_table,
 )
 
+MAX_MATCHED_WIDTH = 16384
+"""Widest ``no-tools-matched`` plot in pixels."""
+
 
 @dataclass(frozen=True)
 class SpectrumEnvConfig(EnvConfig):
@@ -65,8 +68,9 @@ class SpectrumEnvConfig(EnvConfig):
 
     Attributes:
         task: ``class`` or ``subclass`` (see the module docstring).
-        view_width: Plot width in pixels.
-        view_height: Plot height in pixels.
+        view_width: Plot width in pixels, 64 .. ``VIEW_SIDE_RANGE[1]``.
+        view_height: Plot height in pixels, 48 .. ``VIEW_SIDE_RANGE[1]``
+            (:data:`~astroreason.envs.base.VIEW_SIDE_RANGE`).
         table: Add a compact numeric table (binned wavelength/flux) to each window's caption.
     """
 
@@ -75,11 +79,16 @@ class SpectrumEnvConfig(EnvConfig):
     view_height: int = 256
     table: bool = False
 
+    def __post_init__(self) -> None:
+        check_view_side("view_width", self.view_width, low=64)
+        check_view_side("view_height", self.view_height, low=48)
+
 
 class SpectrumEnv(ToolEnv):
     """Multi-turn spectrum classification with a wavelength-window tool."""
 
     env_name = "spectrum"
+    data_kind = "spectrum"
     tool_names = tools_for("spectrum")
 
     def __init__(
@@ -93,15 +102,16 @@ class SpectrumEnv(ToolEnv):
         cfg = make_config(SpectrumEnvConfig, config, overrides)
         if cfg.task not in ("class", "subclass"):
             raise ConfigError(f"task: unknown {cfg.task!r}; choose class or subclass")
-        if cfg.view_width < 64 or cfg.view_height < 48:
-            raise ConfigError("view_width/view_height: must be at least 64 x 48 pixels")
         self._width = cfg.view_width
         if condition_spec(cfg.condition).matched_pixels:
             self._width = int(round(cfg.view_width * (1 + cfg.max_tool_calls) / 32) * 32)
+            if self._width > MAX_MATCHED_WIDTH:
+                raise ConfigError(
+                    f"max_tool_calls: no-tools-matched would plot {self._width} pixels wide "
+                    f"(view_width x (1 + max_tool_calls)), over {MAX_MATCHED_WIDTH}"
+                )
         kwargs = {} if isinstance(data, SampleSource) else {"task": cfg.task}
         super().__init__(data, split, cfg, source_kwargs=kwargs)
-        if self.source.kind != "spectrum":
-            raise ConfigError(f"data: {self.source.path} holds images; use AstroReason/Galaxy-v0")
 
     def _image_shape(self) -> tuple[int, int]:
         return self.cfg.view_height, self._width

@@ -1,18 +1,20 @@
 """Labelled data: Galaxy10 HDF5, Hugging Face datasets, spectra, image and FITS folders, synthetic sets.
 
-``open_source(path)`` picks the reader from what the path is; every reader implements
+``open_source(path)`` picks the reader from what the path is (``source_kind(path)`` says whether it
+holds images or spectra without opening it); every reader implements
 :class:`~astroreason.data.base.SampleSource`.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
-from astroreason.data.base import Sample, SampleSource, Spectrum
+from astroreason.data.base import Kind, Sample, SampleSource, Spectrum
 from astroreason.errors import DataError
 
-__all__ = ["Sample", "SampleSource", "Spectrum", "open_source"]
+__all__ = ["Sample", "SampleSource", "Spectrum", "open_source", "source_kind"]
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -43,11 +45,49 @@ def open_source(path: str | os.PathLike | SampleSource, **kwargs) -> SampleSourc
         **kwargs: Passed to the reader.
 
     Raises:
-        DataError: The path does not exist or is not a recognised format.
+        DataError: The path does not exist or is not a recognised format, or ``kwargs`` holds an
+            option the reader does not take (e.g. ``task``, for spectra, given an image file).
     """
     if isinstance(path, SampleSource):
         return path
-    p = Path(path)
+    reader = _reader(Path(path), kwargs)
+    bad = [k for k in kwargs if not _takes(reader, k)]
+    if bad:
+        raise DataError(
+            path,
+            f"holds {_PLURAL[reader.kind]} ({reader.__name__}), which take no option "
+            + ", ".join(map(repr, bad)),
+        )
+    return reader(Path(path), **kwargs)
+
+
+def source_kind(path: str | os.PathLike | SampleSource) -> Kind:
+    """``"image"`` or ``"spectrum"``: what :func:`open_source` would read from ``path``.
+
+    Looks at the path (and at most a few headers), reading no pixels.
+
+    Raises:
+        DataError: The path does not exist or is not a recognised format.
+    """
+    if isinstance(path, SampleSource):
+        return path.kind
+    return _reader(Path(path), {}).kind
+
+
+_PLURAL = {"image": "images", "spectrum": "spectra"}
+
+
+def _takes(reader: type, option: str) -> bool:
+    """Whether the reader's constructor takes the keyword ``option``."""
+    params = inspect.signature(reader).parameters.values()
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == option and p.kind is not p.POSITIONAL_ONLY)
+        for p in params
+    )
+
+
+def _reader(p: Path, kwargs: dict) -> type[SampleSource]:
+    """The reader class for ``p`` (see :func:`open_source` for the order)."""
     if not p.exists():
         raise DataError(p, "no such file or folder")
     suffix = p.suffix.lower()
@@ -57,50 +97,55 @@ def open_source(path: str | os.PathLike | SampleSource, **kwargs) -> SampleSourc
         if suffix in {".h5", ".hdf5"}:
             from astroreason.data.galaxy10 import Galaxy10Source
 
-            return Galaxy10Source(p, **kwargs)
+            return Galaxy10Source
         if suffix == ".parquet":
-            return _parquet_source(p, **kwargs)
+            return _parquet_reader(p, kwargs)
         if suffix in {".fits", ".fit", ".fts"}:
             from astroreason.data.spectra_formats import detect_file
 
-            return _spectra_source(detect_file(p), p, **kwargs)
+            return _spectra_reader(detect_file(p))
         raise DataError(
             p, f"unrecognised file type {suffix or '(none)'!r}: expected .h5, .parquet or .fits"
         )
-    names = [c.name for c in p.iterdir()]
+    if not p.is_dir():
+        raise DataError(p, "neither a file nor a folder")
+    try:
+        names = [c.name for c in p.iterdir()]
+    except OSError as err:
+        raise DataError(p, f"cannot list the folder: {err.strerror or err}") from None
     from astroreason.data.spectra_formats import detect_folder, is_fits_name
 
     if any(is_fits_name(n) for n in names):
-        return _spectra_source(detect_folder(p), p, **kwargs)
+        return _spectra_reader(detect_folder(p))
     from astroreason.data.hf_dataset import HFDatasetSource, is_saved_dataset
 
     if is_saved_dataset(p):
-        return HFDatasetSource(p, **kwargs)
+        return HFDatasetSource
     if _has_fits_class_folders(p):
         from astroreason.data.fits_folder import FitsFolderSource
 
-        return FitsFolderSource(p, **kwargs)
+        return FitsFolderSource
     if any(n.lower().endswith(".parquet") for n in names) or (p / "data").is_dir():
-        return _parquet_source(p, **kwargs)
+        return _parquet_reader(p, kwargs)
     if _is_dataset_card(p / "README.md"):
-        return HFDatasetSource(p, **kwargs)
+        return HFDatasetSource
     from astroreason.data.folder import ImageFolderSource
 
-    return ImageFolderSource(p, **kwargs)
+    return ImageFolderSource
 
 
 _HF_OPTIONS = {"hf_split", "image_column", "label_column"}
 
 
-def _parquet_source(p: Path, **kwargs) -> SampleSource:
+def _parquet_reader(p: Path, kwargs: dict) -> type[SampleSource]:
     """A Galaxy10 export by its schema (and no Hugging Face option given), else the generic reader."""
     from astroreason.data.parquet import ParquetGalaxySource, is_galaxy10_export
 
     if not _HF_OPTIONS & set(kwargs) and is_galaxy10_export(p):
-        return ParquetGalaxySource(p, **kwargs)
+        return ParquetGalaxySource
     from astroreason.data.hf_dataset import HFDatasetSource
 
-    return HFDatasetSource(p, **kwargs)
+    return HFDatasetSource
 
 
 def _has_fits_class_folders(p: Path) -> bool:
@@ -124,15 +169,15 @@ def _is_dataset_card(readme: Path) -> bool:
         return False
 
 
-def _spectra_source(fmt: str, p: Path, **kwargs) -> SampleSource:
+def _spectra_reader(fmt: str) -> type[SampleSource]:
     if fmt == "desi":
         from astroreason.data.desi import DESISpectraSource
 
-        return DESISpectraSource(p, **kwargs)
+        return DESISpectraSource
     if fmt == "lamost":
         from astroreason.data.lamost import LAMOSTSpectraSource
 
-        return LAMOSTSpectraSource(p, **kwargs)
+        return LAMOSTSpectraSource
     from astroreason.data.sdss import SDSSSpectraSource
 
-    return SDSSSpectraSource(p, **kwargs)
+    return SDSSSpectraSource

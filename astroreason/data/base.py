@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from astroreason.errors import DataError
+
 Kind = Literal["image", "spectrum"]
 
 
@@ -37,6 +39,81 @@ class Spectrum:
     flux: np.ndarray
     ivar: np.ndarray
     mask: np.ndarray
+
+
+MIN_SPECTRUM_PIXELS = 16
+"""Fewer pixels than this is no spectrum to classify (readers refuse it when it is loaded)."""
+MIN_WAVELENGTH_A, MAX_WAVELENGTH_A = 1000.0, 100000.0
+"""The plausible median observed wavelength in Angstrom (far UV to mid infrared)."""
+
+
+def check_wavelength(path: object, wavelength: np.ndarray, field: str) -> np.ndarray:
+    """Check a spectrum's wavelength grid in Angstrom and return it as float64.
+
+    Units are refused, never guessed: a grid whose median is 100..1000 is taken for nm, one of
+    2.5..5 for log10(Angstrom) and 0.1..2.5 for micron, and named so in the error.
+
+    Raises:
+        DataError: naming ``path`` and ``field``: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels,
+            values not finite and strictly increasing, or a median outside
+            :data:`MIN_WAVELENGTH_A` .. :data:`MAX_WAVELENGTH_A`.
+    """
+    wl = np.asarray(wavelength, dtype=np.float64).reshape(-1)
+    n = wl.size
+    if n < MIN_SPECTRUM_PIXELS:
+        raise DataError(
+            path,
+            f"too short: {n} pixel{'s' * (n != 1)}, a spectrum needs at least "
+            f"{MIN_SPECTRUM_PIXELS}",
+            field,
+        )
+    if not np.all(np.isfinite(wl)) or np.any(np.diff(wl) <= 0):
+        raise DataError(path, "not finite and strictly increasing", field)
+    median = float(np.median(wl))
+    if not MIN_WAVELENGTH_A <= median <= MAX_WAVELENGTH_A:
+        unit = (
+            "nm"
+            if 100 <= median < 1000
+            else "log10(Angstrom)"
+            if 2.5 <= median <= 5.0
+            else "micron"
+            if 0.1 <= median < 2.5
+            else None
+        )
+        hint = f"looks like {unit}; " if unit else ""
+        raise DataError(
+            path,
+            f"median wavelength {median:.6g} {hint}expected Angstrom "
+            f"({MIN_WAVELENGTH_A:g}..{MAX_WAVELENGTH_A:g})",
+            field,
+        )
+    return wl
+
+
+MAX_IMAGE_SIDE = 4096
+"""Largest image side in pixels a source serves (a view is padded to a square of the longer side)."""
+MIN_IMAGE_SIDE = 2
+"""Smallest image side in pixels."""
+
+
+def check_image_size(path: object, height: int, width: int, field: str | None = None) -> None:
+    """Refuse an image side outside :data:`MIN_IMAGE_SIDE` .. :data:`MAX_IMAGE_SIDE` (before decoding).
+
+    Raises:
+        DataError: naming ``path`` and ``field``, with the size and the limit.
+    """
+    h, w = int(height), int(width)
+    if max(h, w) > MAX_IMAGE_SIDE:
+        raise DataError(
+            path,
+            f"images of {h} x {w} pixels: over the limit of {MAX_IMAGE_SIDE} pixels a side "
+            "(downsample or cut out the data first)",
+            field,
+        )
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise DataError(
+            path, f"images of {h} x {w} pixels: need at least {MIN_IMAGE_SIDE} a side", field
+        )
 
 
 @dataclass(frozen=True)
@@ -161,12 +238,9 @@ def file_fingerprint(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         return hit
     h = hashlib.blake2b(digest_size=8)
     if os.path.isdir(p):
-        for root, dirs, files in os.walk(p):
-            dirs.sort()
-            for name in sorted(files):
-                fp = os.path.join(root, name)
-                h.update(os.path.relpath(fp, p).encode())
-                _hash_file(h, fp, chunk)
+        for fp in _folder_files(p):
+            h.update(os.path.relpath(fp, p).encode())
+            _hash_file(h, fp, chunk)
     else:
         _hash_file(h, p, chunk)
     digest = h.hexdigest()
@@ -180,14 +254,11 @@ def _stat_key(p: str) -> tuple[str, int]:
     """A cache key from the stat of every file under ``p``, and their total size in bytes."""
     if os.path.isdir(p):
         entries = []
-        for root, dirs, files in os.walk(p):
-            dirs.sort()
-            for name in sorted(files):
-                fp = os.path.join(root, name)
-                st = os.stat(fp)
-                entries.append((os.path.relpath(fp, p), st.st_size, st.st_mtime_ns, st.st_ino))
+        for fp in _folder_files(p):
+            st = _stat(fp)
+            entries.append((os.path.relpath(fp, p), st.st_size, st.st_mtime_ns, st.st_ino))
     else:
-        st = os.stat(p)
+        st = _stat(p)
         entries = [("", st.st_size, st.st_mtime_ns, st.st_ino)]
     sig = hashlib.blake2b(repr(entries).encode(), digest_size=16).hexdigest()
     return f"{p}|{sig}", sum(e[1] for e in entries)
@@ -217,7 +288,32 @@ def _write_disk_cache(key: str, digest: str) -> None:
         pass
 
 
+def _folder_files(p: str) -> Iterator[str]:
+    """The files under folder ``p`` in sorted order, without broken symlinks (loops, dangling).
+
+    Symlinks to folders are not followed (``os.walk``), so a looping folder link ends nowhere;
+    a broken file link holds no data, and the folder readers skip it too (with a warning).
+    """
+    for root, dirs, files in os.walk(p):
+        dirs.sort()
+        for name in sorted(files):
+            fp = os.path.join(root, name)
+            if os.path.islink(fp) and not os.path.exists(fp):
+                continue
+            yield fp
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as err:
+        raise DataError(path, f"cannot read: {err.strerror or err}") from None
+
+
 def _hash_file(h, path: str, chunk: int) -> None:
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except OSError as err:
+        raise DataError(path, f"cannot read: {err.strerror or err}") from None

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from astroreason.data.base import Sample, SampleSource, Spectrum
+from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.data.sdss import (
     _check_size,
@@ -87,7 +87,8 @@ class DESISpectraSource(SampleSource):
             truncated; ``FIBERMAP`` or ``TARGETID`` is missing; no camera has ``{C}_WAVELENGTH``,
             ``{C}_FLUX`` and ``{C}_IVAR``, or their shapes disagree with the fibermap; no redshifts
             are found, a target has no redshift row, or ``SPECTYPE`` is outside the task's classes.
-            Loading a sample raises DataError for a spectrum with no valid pixel.
+            Loading a sample raises DataError for a bad wavelength array (see
+            :func:`read_desi_spectrum`) or a spectrum with no valid pixel.
     """
 
     kind = "spectrum"
@@ -238,7 +239,9 @@ def read_desi_spectrum(
     Only that row of each image is read (``section``), so a large file is not read whole.
 
     Raises:
-        DataError: Unreadable file, a missing camera HDU, or no valid pixel in any camera.
+        DataError: Unreadable file, a missing camera HDU, a bad wavelength array (not finite and
+            increasing; merged, see :func:`~astroreason.data.base.check_wavelength`: too short or
+            not in Angstrom, e.g. nm), or no valid pixel in any camera.
     """
     f = Path(path)
     waves, fluxes, ivars = [], [], []
@@ -250,6 +253,8 @@ def read_desi_spectrum(
                     if f"{c}_{part}" not in names:
                         raise DataError(f, "missing HDU", field=f"{c}_{part}")
                 wl = np.asarray(hdul[names[f"{c}_WAVELENGTH"]].data, dtype=np.float64).reshape(-1)
+                if not np.all(np.isfinite(wl)) or np.any(np.diff(wl) <= 0):
+                    raise DataError(f, "not finite and strictly increasing", f"{c}_WAVELENGTH")
                 fl = np.asarray(hdul[names[f"{c}_FLUX"]].section[row], dtype=np.float64)
                 iv = np.asarray(hdul[names[f"{c}_IVAR"]].section[row], dtype=np.float64)
                 iv = np.where(np.isfinite(iv) & (iv > 0) & np.isfinite(fl), iv, 0.0)
@@ -262,6 +267,7 @@ def read_desi_spectrum(
     except OSError as err:
         raise DataError(f, f"cannot read the spectrum (truncated file?): {err}") from None
     wl, flux, ivar = merge_cameras(waves, fluxes, ivars)
+    check_wavelength(f, wl, "/".join(f"{c}_WAVELENGTH" for c in cameras))
     mask = ivar == 0
     if mask.all():
         raise DataError(

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from astroreason.data.base import Sample, SampleSource
+from astroreason.data.base import Sample, SampleSource, check_image_size
 from astroreason.data.folder import list_class_files
 from astroreason.data.spectra_formats import FITS_SUFFIXES, is_fits_name
 from astroreason.data.stretch import (
@@ -62,8 +62,9 @@ class FitsFolderSource(SampleSource):
     Raises:
         DataError: The folder is missing or empty, has no class subfolders, a class folder has no FITS
             files, ``classes.txt`` disagrees with the subfolders; at read time, a file that is
-            unreadable, has no suitable image HDU, the wrong shape, or a band with no finite or no
-            varying pixels (naming the file).
+            unreadable, has no suitable image HDU, the wrong shape, a side over
+            :data:`~astroreason.data.base.MAX_IMAGE_SIDE` (checked before the pixels are read), or a
+            band with no finite or no varying pixels (naming the file).
     """
 
     kind = "image"
@@ -229,6 +230,7 @@ def _cube_bands(f: Path, hdu) -> tuple[np.ndarray, tuple[str, str, str]]:
         raise DataError(f, f"image cube of shape {shape}: expected (3, H, W) g, r, z planes")
     if min(shape[1:]) < 2:
         raise DataError(f, f"image cube of shape {shape}: expected (3, H, W) with H, W >= 2")
+    check_image_size(f, shape[1], shape[2])
     data = np.array(hdu.data, dtype=np.float64)  # a copy: the file closes after this
     if order is None:
         return data, BANDS
@@ -257,6 +259,7 @@ def _hdu_bands(f: Path, planes: list) -> tuple[np.ndarray, tuple[str, str, str]]
     (shape,) = shapes
     if min(shape) < 2:
         raise DataError(f, f"band images of shape {shape}: expected H, W >= 2")
+    check_image_size(f, shape[0], shape[1])
     data = np.stack([np.asarray(p.data, dtype=np.float64) for p in chosen])
     return data, tuple(str(names[k]) for k in order) if found else BANDS
 

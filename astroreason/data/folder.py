@@ -9,13 +9,15 @@ to HxWx3 uint8 RGB (16-bit images scaled by 1/257, grayscale repeated over three
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from astroreason.data.base import Sample, SampleSource
+from astroreason.data.base import Sample, SampleSource, check_image_size
 from astroreason.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -32,9 +34,12 @@ class ImageFolderSource(SampleSource):
     :meth:`metadata` has one column, ``file_name``: the bare file stem (never the class folder, which is
     the label). ``Sample.meta`` also holds ``path``, relative to the root.
 
+    Symlinks that loop or point nowhere are skipped with a warning.
+
     Raises:
         DataError: The folder is missing or empty, has no class subfolders, a class folder has no images,
-            ``classes.txt`` disagrees with the subfolders; at read time, an image cannot be decoded.
+            ``classes.txt`` disagrees with the subfolders; at read time, an image cannot be decoded
+            or has a side over :data:`~astroreason.data.base.MAX_IMAGE_SIDE` (checked before decoding).
     """
 
     kind = "image"
@@ -56,11 +61,7 @@ class ImageFolderSource(SampleSource):
 
     def _load(self, i: int) -> Sample:
         f = self._files[i]
-        try:
-            with Image.open(f) as im:
-                image = pil_to_rgb_array(im)
-        except (OSError, ValueError, SyntaxError) as err:  # PIL raises all three on bad files
-            raise DataError(f, f"cannot read image: {err}") from None
+        image = read_image_file(f)
         meta = {"file_name": f.stem, "path": str(f.relative_to(self._root))}
         return Sample(row_id=i, label=int(self._labels[i]), image=image, meta=meta)
 
@@ -71,6 +72,21 @@ class ImageFolderSource(SampleSource):
     def metadata(self) -> dict[str, np.ndarray]:
         """``file_name``: each file's stem, without the class folder."""
         return {"file_name": np.array([f.stem for f in self._files], dtype=object)}
+
+
+def read_image_file(f: Path) -> np.ndarray:
+    """Decode one image file to HxWx3 uint8 after checking its size from the header.
+
+    Raises:
+        DataError: naming ``f``: unreadable, undecodable, or a side outside the size limits.
+    """
+    try:
+        with Image.open(f) as im:
+            check_image_size(f, im.height, im.width)
+            return pil_to_rgb_array(im)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        # PIL raises all of these on bad files (a bomb: far over the size limit)
+        raise DataError(f, f"cannot read image: {err}") from None
 
 
 def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
@@ -106,13 +122,14 @@ def list_class_files(
 
     Shared by the image and FITS folder readers. ``accept(name)`` picks the files; ``what`` names
     them in errors (``example``, e.g. ``Merging/001.png``, is added to the no-subfolder one).
-    Hidden entries are ignored; ``root/classes.txt`` (one name a line) sets the class order.
+    Hidden entries are ignored, and so (with a warning) are symlinks that loop or point nowhere;
+    ``root/classes.txt`` (one name a line) sets the class order.
     """
     if not root.exists():
         raise DataError(root, "no such folder")
     if not root.is_dir():
         raise DataError(root, f"is a file, expected a folder of class_name/ {what}")
-    entries = [e for e in root.iterdir() if not e.name.startswith(".")]
+    entries = [e for e in root.iterdir() if not e.name.startswith(".") and not _broken_link(e)]
     if not entries:
         raise DataError(root, f"empty folder: expected class_name/ {what}")
     dirs = sorted(e.name for e in entries if e.is_dir())
@@ -141,10 +158,23 @@ def list_class_files(
         found = sorted(
             f
             for f in (root / name).iterdir()
-            if f.is_file() and not f.name.startswith(".") and accept(f.name)
+            if not f.name.startswith(".") and accept(f.name) and not _broken_link(f) and f.is_file()
         )
         if not found:
             raise DataError(root / name, f"class folder has no {what}")
         files += found
         labels += [k] * len(found)
     return tuple(names), files, np.asarray(labels, dtype=np.int64)
+
+
+def _broken_link(p: Path) -> bool:
+    """True, with a warning, for a symlink that loops or points to nothing (it is skipped)."""
+    if not p.is_symlink() or p.exists():
+        return False
+    try:
+        os.stat(p)
+        why = "cannot be followed"
+    except OSError as err:
+        why = "is a symlink loop" if err.errno == errno.ELOOP else "is a dangling symlink"
+    warnings.warn(f"{p}: skipped: {why}", stacklevel=4)
+    return True

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from astroreason.data.base import Sample, SampleSource
+from astroreason.data.base import Sample, SampleSource, check_image_size
 from astroreason.data.classes import GALAXY10_DECALS, GALAXY10_SDSS
 from astroreason.errors import ConfigError, DataError
 
@@ -34,6 +34,8 @@ Variant = Literal["auto", "decals", "sdss"]
 SDSS_SIDE = 69
 # Columns that must be finite (the real DECaLS file has NaN redshifts, so redshift may be NaN).
 _FINITE_COLUMNS = ("ra", "dec", "pxscale")
+COMPRESSIONS = (None, "lzf", "gzip")
+"""What :func:`repack` may compress the images with (None: not at all)."""
 # Chunk cache: the default fits images stored one per chunk; files whose chunks span many rows get one
 # that holds all chunks of a row, up to the maximum.
 _CHUNK_CACHE_BYTES = 16 * 2**20
@@ -45,7 +47,9 @@ class Galaxy10Source(SampleSource):
 
     Args:
         path: The ``.h5`` file: ``images`` (N, H, W, 3) uint8, ``ans`` (N,) integer labels, optional
-            per-row columns such as ``ra``, ``dec``, ``redshift``, ``pxscale``.
+            per-row columns such as ``ra``, ``dec``, ``redshift``, ``pxscale`` and ``bbox`` (N, 4)
+            ground-truth boxes ``x0, y0, x1, y1`` in pixels. A ``bbox`` that is NaN in every row is
+            dropped with a warning (the boxes are then detected, as for files without one).
         variant: ``"decals"``, ``"sdss"``, or ``"auto"`` (69-pixel images are SDSS, else DECaLS);
             picks the class names.
 
@@ -56,8 +60,10 @@ class Galaxy10Source(SampleSource):
     reopens it); the source is also a context manager.
 
     Raises:
-        DataError: The file is missing, not HDF5, or malformed (missing keys, wrong shape or dtype,
-            length mismatch, labels out of range, NaN coordinates, no rows).
+        DataError: The file is missing, not HDF5, or malformed (missing keys, a link to a missing
+            file, wrong shape or dtype, images over
+            :data:`~astroreason.data.base.MAX_IMAGE_SIDE` pixels a side, length mismatch, labels out
+            of range, NaN coordinates, a ``bbox`` not (N, 4) or NaN in some rows only, no rows).
         ConfigError: ``variant`` is not one of the above.
     """
 
@@ -105,13 +111,14 @@ class Galaxy10Source(SampleSource):
         for key in ("images", "ans"):
             if key not in f:
                 raise DataError(path, f"missing dataset (keys found: {_keys(f)})", field=key)
-            if not isinstance(f[key], h5py.Dataset):
+            if not isinstance(_get(path, f, key), h5py.Dataset):
                 raise DataError(path, "is a group, expected a dataset", field=key)
         images, ans = f["images"], f["ans"]
         if images.ndim != 4 or images.shape[-1] != 3:
             raise DataError(
                 path, f"shape {images.shape}, expected (N, H, W, 3) RGB images", field="images"
             )
+        check_image_size(path, images.shape[1], images.shape[2], field="images")
         if images.dtype != np.uint8:
             raise DataError(path, f"dtype {images.dtype}, expected uint8", field="images")
         n = int(images.shape[0])
@@ -147,10 +154,13 @@ class Galaxy10Source(SampleSource):
 
     def _read_columns(self, f: h5py.File, n: int) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
-        for key, ds in f.items():
-            if key in ("images", "ans") or not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
+        for key in f:
+            if key in ("images", "ans"):
                 continue
-            if ds.ndim > 2:  # e.g. masks: not a per-row scalar or vector; left in the file
+            ds = _get(self.path, f, key)
+            if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
+                continue
+            if ds.ndim > 2 and key != "bbox":  # e.g. masks: not a per-row value; left in the file
                 continue
             if ds.shape[0] != n:
                 raise DataError(self.path, f"{ds.shape[0]} rows but {n} images", field=key)
@@ -174,8 +184,38 @@ class Galaxy10Source(SampleSource):
                         f"non-finite value {arr[r]} at row {r} ({nan.size} of {n} rows bad)",
                         field=key,
                     )
+            if key == "bbox":
+                arr = self._check_boxes(arr, n)
+                if arr is None:
+                    continue
             cols[key] = arr
         return cols
+
+    def _check_boxes(self, arr: np.ndarray, n: int) -> np.ndarray | None:
+        """The ``bbox`` column checked: (N, 4), finite; None (with a warning) when no row is finite."""
+        if arr.ndim != 2 or arr.shape[1] != 4 or arr.dtype.kind not in "iuf":
+            raise DataError(
+                self.path,
+                f"shape {arr.shape} dtype {arr.dtype}, expected (N, 4) numbers x0, y0, x1, y1",
+                field="bbox",
+            )
+        bad = np.flatnonzero(~np.isfinite(arr.astype(np.float64)).all(axis=1))
+        if bad.size == n:
+            warnings.warn(
+                f"{self.path}: bbox: no finite box in any row; ignored, so the target boxes "
+                "are detected from the pixels",
+                stacklevel=5,
+            )
+            return None
+        if bad.size:
+            r = int(bad[0])
+            raise DataError(
+                self.path,
+                f"non-finite box {arr[r].tolist()} at row {r} ({bad.size} of {n} rows bad); give "
+                "every row a box, or NaN in all rows to have them detected",
+                field="bbox",
+            )
+        return arr
 
     def _tune_chunk_cache(self, images: h5py.Dataset) -> None:
         """Size the chunk cache to one row's chunks when chunks span rows; warn if reads are costly."""
@@ -287,8 +327,8 @@ def repack(
     Args:
         src: A valid Galaxy10 file (checked as :class:`Galaxy10Source` checks it).
         dst: The new file; written under a temporary name, then renamed.
-        compression: ``None`` (fastest to read; the DECaLS file grows to ~3.5 GB), ``"lzf"`` or
-            ``"gzip"``.
+        compression: One of :data:`COMPRESSIONS`: ``None`` (or ``"none"``; fastest to read, the
+            DECaLS file grows to ~3.5 GB), ``"lzf"`` or ``"gzip"``.
         overwrite: Replace ``dst`` if it exists.
         shuffle_seed: Write the rows in this seed's random order (None: file order). Reads the
             images into memory once (about 3.5 GB for Galaxy10 DECaLS).
@@ -297,9 +337,18 @@ def repack(
         The path of the new file.
 
     Raises:
-        DataError: ``src`` is not a valid Galaxy10 file, or ``dst`` exists and ``overwrite`` is False.
+        ConfigError: ``compression`` is not one of :data:`COMPRESSIONS`.
+        DataError: ``src`` is not a valid Galaxy10 file, ``dst`` is a folder, or ``dst`` exists and
+            ``overwrite`` is False.
     """
+    if isinstance(compression, str):
+        compression = compression.strip().lower()
+        compression = None if compression == "none" else compression
+    if compression not in COMPRESSIONS:
+        raise ConfigError(f"compression: unknown {compression!r}; choose None, lzf or gzip")
     dst = Path(dst)
+    if dst.is_dir():
+        raise DataError(dst, "is a folder, expected the path of the new .h5 file")
     if dst.exists() and not overwrite:
         raise DataError(dst, "already exists (pass overwrite=True to replace it)")
     with warnings.catch_warnings():
@@ -351,6 +400,24 @@ def _prime_at_least(n: int) -> int:
     while any(n % d == 0 for d in range(2, math.isqrt(n) + 1)):
         n += 1
     return n
+
+
+def _get(path: str, f: h5py.File, key: str) -> h5py.Dataset | h5py.Group:
+    """``f[key]``, or a DataError naming ``key`` when it is a link that cannot be followed."""
+    try:
+        obj = f.get(key)
+    except (KeyError, OSError, ValueError):
+        obj = None
+    if obj is not None:
+        return obj
+    link = f.get(key, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        what = f"external link to {link.filename}:{link.path}"
+    elif isinstance(link, h5py.SoftLink):
+        what = f"soft link to {link.path}"
+    else:
+        what = "link"
+    raise DataError(path, f"{what} cannot be opened (missing file or object?)", field=key)
 
 
 def _keys(f: h5py.File) -> str:

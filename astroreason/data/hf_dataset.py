@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from astroreason.data.base import Sample, SampleSource, file_fingerprint
+from astroreason.data.base import Sample, SampleSource, check_image_size, file_fingerprint
 from astroreason.data.classes import GALAXY10_DECALS
 from astroreason.data.folder import pil_to_rgb_array
 from astroreason.errors import DataError
@@ -341,7 +341,9 @@ def decode_image(cell: Any, path: str, column: str, row: int, dirs: list[str]) -
     A relative path is looked up as given, then under each of ``dirs``.
 
     Raises:
-        DataError: Empty cell, missing file or undecodable bytes (naming ``path``, ``column``, row).
+        DataError: Empty cell, missing file, undecodable bytes, or an image side over
+            :data:`~astroreason.data.base.MAX_IMAGE_SIDE` (checked before decoding; naming ``path``,
+            ``column``, row).
     """
     data: bytes | None = None
     file: str | None = None
@@ -367,8 +369,9 @@ def decode_image(cell: Any, path: str, column: str, row: int, dirs: list[str]) -
         raise DataError(path, f"row {row}: empty image cell", field=column)
     try:
         with Image.open(io.BytesIO(data)) as im:
+            check_image_size(path, im.height, im.width, field=f"{column} (row {row})")
             return pil_to_rgb_array(im)
-    except (OSError, ValueError, SyntaxError) as err:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise DataError(
             path, f"row {row}: cannot decode image bytes: {err}", field=column
         ) from None

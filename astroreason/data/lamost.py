@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from astroreason.data.base import Sample, SampleSource, Spectrum
+from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.data.sdss import (
     _check_size,
@@ -70,7 +70,7 @@ class LAMOSTSpectraSource(SampleSource):
         DataError: The path is missing; a folder holds no ``spec-*`` FITS file; a file is not FITS or is
             truncated; it has neither layout; ``CLASS`` is missing from the primary header or outside
             the task's classes. Loading a sample raises DataError for rows or columns of different
-            lengths, a non-finite or decreasing wavelength, or no valid pixel.
+            lengths, a bad wavelength array (see :func:`read_lamost_spectrum`), or no valid pixel.
     """
 
     kind = "spectrum"
@@ -192,7 +192,8 @@ def read_lamost_spectrum(path: str | os.PathLike) -> Spectrum:
 
     Raises:
         DataError: Unreadable file, neither layout, arrays of different lengths, a bad wavelength
-            array, or no valid pixel.
+            array (see :func:`~astroreason.data.base.check_wavelength`: too short, not increasing,
+            or not in Angstrom, e.g. nm), or no valid pixel.
     """
     f = Path(path)
     try:
@@ -224,8 +225,7 @@ def read_lamost_spectrum(path: str | os.PathLike) -> Spectrum:
                 f"{np.asarray(arrays[name]).size} values but wavelength has {n}",
                 f"{where}.{name}",
             )
-    if n < 2 or not np.all(np.isfinite(wl)) or np.any(np.diff(wl) <= 0):
-        raise DataError(f, "not finite and strictly increasing", field=f"{where}.wavelength")
+    wl = check_wavelength(f, wl, f"{where}.wavelength")
     flux = np.asarray(arrays["flux"], dtype=np.float32)
     ivar = np.asarray(arrays["ivar"], dtype=np.float32)
     ivar = np.where(np.isfinite(ivar) & (ivar > 0), ivar, np.float32(0)).astype(np.float32)

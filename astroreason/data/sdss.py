@@ -4,8 +4,8 @@ Only the labels are read at construction: HDU2 (``SPALL``/``SPECOBJ``, read by i
 differs between data releases) gives ``CLASS``, ``SUBCLASS``, ``Z`` and ``ZWARNING``, and HDU1's header is
 checked for the ``COADD`` columns without reading its data. ``_load(i)`` reads one file's ``flux``,
 ``loglam``, ``ivar`` and (when present) ``and_mask``. Every problem found at construction is a one-line
-:class:`~astroreason.errors.DataError` naming the file; a spectrum without a single valid pixel is
-reported when it is loaded.
+:class:`~astroreason.errors.DataError` naming the file; a bad ``loglam`` grid (too short, linear
+wavelengths, nm) or a spectrum without a single valid pixel is reported so when it is loaded.
 
 ``CLASS``, ``SUBCLASS``, ``Z`` and the synthetic ground-truth window (``KEY_WMIN``/``KEY_WMAX``) are labels
 or near-labels: they go into ``Sample.meta`` only, never into what a model sees.
@@ -24,7 +24,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from astroreason.data.base import Sample, SampleSource, Spectrum
+from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
 from astroreason.errors import ConfigError, DataError
 
@@ -33,6 +33,8 @@ Task = Literal["class", "subclass"]
 _NAME = re.compile(r"spec-(\d+)-(\d+)-(\d+)", re.IGNORECASE)
 _SUFFIXES = (".fits", ".fit", ".fts")
 _COADD_COLUMNS = ("flux", "loglam", "ivar")
+LOGLAM_RANGE = (2.5, 5.0)
+"""Plausible ``loglam`` values: log10 of 316 to 100000 Angstrom (linear wavelengths are far above)."""
 
 
 def subclass_family(cls: str, subclass: str) -> str | None:
@@ -111,8 +113,9 @@ class SDSSSpectraSource(SampleSource):
         DataError: The path is missing; a folder holds no ``spec-*.fits``; a file is not FITS or is
             truncated; HDU1 (COADD) is missing or lacks ``flux``/``loglam``/``ivar``; HDU2 is missing,
             empty or lacks ``CLASS`` (or ``SUBCLASS`` for ``task="subclass"``); a label is outside the
-            task's classes. Loading a sample raises DataError for mismatched column lengths, non-finite
-            or decreasing ``loglam``, or a spectrum with no valid pixel (all ``ivar == 0``).
+            task's classes. Loading a sample raises DataError for mismatched column lengths, a bad
+            ``loglam`` (see :func:`read_spectrum`), or a spectrum with no valid pixel (all
+            ``ivar == 0``).
     """
 
     kind = "spectrum"
@@ -232,8 +235,11 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
     every exposure) or a non-finite flux.
 
     Raises:
-        DataError: Unreadable file, missing columns, columns of different lengths, bad ``loglam``,
-            non-integer ``and_mask``, or no valid pixel (every pixel has ``ivar == 0`` or is masked).
+        DataError: Unreadable file, missing columns, columns of different lengths, bad ``loglam``
+            (not finite and increasing; outside :data:`LOGLAM_RANGE`, e.g. linear wavelengths; fewer
+            than :data:`~astroreason.data.base.MIN_SPECTRUM_PIXELS` pixels; see
+            :func:`~astroreason.data.base.check_wavelength`), non-integer ``and_mask``, or no valid
+            pixel (every pixel has ``ivar == 0`` or is masked).
     """
     f = Path(path)
     try:
@@ -264,6 +270,16 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
     loglam = arrays["loglam"].astype(np.float64)
     if not np.all(np.isfinite(loglam)) or (n > 1 and np.any(np.diff(loglam) <= 0)):
         raise DataError(f, "not finite and strictly increasing", field="COADD.loglam")
+    lo, hi = float(loglam[0]), float(loglam[-1])
+    if not LOGLAM_RANGE[0] <= lo <= hi <= LOGLAM_RANGE[1]:
+        guess = "loglam holds linear wavelengths? " if hi > LOGLAM_RANGE[1] else ""
+        raise DataError(
+            f,
+            f"values {lo:.6g}..{hi:.6g}: {guess}expected log10(Angstrom) within "
+            f"{LOGLAM_RANGE[0]}..{LOGLAM_RANGE[1]} (SDSS: about 3.55..4.02)",
+            field="COADD.loglam",
+        )
+    wavelength = check_wavelength(f, 10.0**loglam, "COADD.loglam")
     flux = arrays["flux"].astype(np.float32)
     ivar = arrays["ivar"].astype(np.float32)
     ivar = np.where(np.isfinite(ivar) & (ivar > 0), ivar, np.float32(0)).astype(np.float32)
@@ -283,7 +299,7 @@ def read_spectrum(path: str | os.PathLike) -> Spectrum:
                 f"no valid pixels (all {n} are masked by ivar == 0 or and_mask)",
                 "COADD.and_mask",
             )
-    return Spectrum(wavelength=10.0**loglam, flux=flux, ivar=ivar, mask=mask)
+    return Spectrum(wavelength=wavelength, flux=flux, ivar=ivar, mask=mask)
 
 
 # --------------------------------------------------------------------------------------- helpers

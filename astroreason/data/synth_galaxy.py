@@ -42,13 +42,14 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
+from astroreason.data.base import MAX_IMAGE_SIDE
 from astroreason.data.classes import GALAXY10_DECALS
 from astroreason.data.stretch import STRETCH_MAX, STRETCH_SOFTENING, asinh_rgb
 
 if TYPE_CHECKING:  # imported where used: the CLI reads this module's config at start-up
     import galsim
 
-from astroreason.errors import ConfigError
+from astroreason.errors import ConfigError, DataError
 
 DISTURBED, MERGING, ROUND, IN_BETWEEN, CIGAR = 0, 1, 2, 3, 4
 BARRED, TIGHT, LOOSE, EDGE_ON, EDGE_ON_BULGE = 5, 6, 7, 8, 9
@@ -118,7 +119,10 @@ class GalaxySynthConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.n >= 10, f"n must be at least 10 (one galaxy per class), got {self.n}"),
-            (self.size >= 32, f"size must be at least 32 pixels, got {self.size}"),
+            (
+                32 <= self.size <= MAX_IMAGE_SIDE,
+                f"size must be 32..{MAX_IMAGE_SIDE} pixels, got {self.size}",
+            ),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (
                 _range_ok(self.extent, 0.02, 0.7),
@@ -598,8 +602,11 @@ def write_galaxy_file(
 
     Raises:
         ConfigError: The output folder does not exist.
+        DataError: ``path`` is a folder, or the file cannot be written there.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a folder, expected the path of the .h5 file to write")
     if not path.parent.is_dir():
         raise ConfigError(f"--out: folder {path.parent} does not exist")
     n, size = cfg.n, cfg.size
@@ -634,6 +641,8 @@ def write_galaxy_file(
             f.create_dataset("pxscale", data=np.full(n, cfg.pxscale, np.float32), **opts)
             f.create_dataset("bbox", data=bbox, **opts)
         os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(path, f"cannot write: {err.strerror or err}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -410,7 +410,8 @@ def write_spectra_dir(
 
     Raises:
         ConfigError: ``cfg`` is not a :class:`SpectraSynthConfig`.
-        DataError: ``out_dir`` exists, is not empty and ``overwrite`` is False, or is a file.
+        DataError: ``out_dir`` exists, is not empty and ``overwrite`` is False, or is a file; or it
+            cannot be written (its parent is a file, no permission, disk full).
     """
     cfg = SpectraSynthConfig() if cfg is None else cfg
     if not isinstance(cfg, SpectraSynthConfig):
@@ -425,8 +426,14 @@ def write_spectra_dir(
                 "folder exists and is not empty: remove it or choose another "
                 "(overwrite=True replaces it)",
             )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    above = next((a for a in out.parents if a.exists()), None)
+    if above is not None and not above.is_dir():
+        raise DataError(out, f"cannot make this folder: {above} is a file")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as err:
+        raise DataError(out, f"cannot write here: {err.strerror or err}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the data set is not
@@ -439,6 +446,9 @@ def write_spectra_dir(
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(out, f"cannot write: {err.strerror or err}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
