@@ -103,6 +103,8 @@ def make_config(cls: type, config: Any, overrides: dict[str, Any]) -> Any:
     check_condition(cfg.condition)
     if cfg.max_turns < 1:
         raise ConfigError(f"max_turns: must be >= 1, got {cfg.max_turns}")
+    if cfg.max_tool_calls < 0:
+        raise ConfigError(f"max_tool_calls: must be >= 0, got {cfg.max_tool_calls}")
     return cfg
 
 
