@@ -360,3 +360,175 @@ def test_object_column_of_numbers_is_tested_as_numbers():
     report = audit_source(FakeImageSource(sorted_y[perm], {"object_id": ids}), pixels=False)
     (f,) = report.by_code("id_column")
     assert f.severity == "high" and f.details["feature"] == "value"
+
+
+# ----------------------------------------------------------------------------- every column
+
+
+def column_finding(report: AuditReport, name: str):
+    (f,) = [f for f in report.findings if f.details.get("column") == name]
+    return f
+
+
+def test_column_of_a_2d_dataset_that_equals_the_label_is_high(tmp_path):
+    from astroreason.data import open_source
+
+    labels = shuffled_labels([20] * 10, 21)
+    rng = np.random.default_rng(21)
+    features = rng.normal(size=(labels.size, 5))
+    features[:, 3] = labels
+    path = write_galaxy10_h5(tmp_path / "f.h5", labels, features=features)
+    report = audit_source(open_source(path), pixels=False)
+    f = column_finding(report, "features[:,3]")
+    assert f.severity == "high" and f.code == "metadata_column", f.sentence
+    assert "'features[:,3]'" in f.sentence and report.has_high
+    for j in (0, 1, 2, 4):  # every column is tested on its own
+        assert column_finding(report, f"features[:,{j}]").severity != "high"
+    buf = io.StringIO()
+    print_report(report, Console(file=buf, width=300, color_system=None))
+    assert "NOT SAFE" in buf.getvalue() and "Safe: no shortcut" not in buf.getvalue()
+
+
+def test_2d_metadata_of_any_source_is_tested_column_by_column():
+    labels = shuffled_labels([40, 40, 40], 22)
+    box = np.random.default_rng(22).normal(size=(labels.size, 3))
+    box[:, 1] = labels * 10.0 + 1
+    report = audit_source(FakeImageSource(labels, {"box": box}), pixels=False)
+    assert column_finding(report, "box[:,1]").severity == "high"
+    assert column_finding(report, "box[:,0]").severity == "info"
+
+
+def test_datasets_inside_hdf5_groups_are_audited(tmp_path):
+    import h5py
+
+    from astroreason.data import open_source
+
+    labels = shuffled_labels([20] * 10, 23)
+    n = labels.size
+    rng = np.random.default_rng(23)
+    path = write_galaxy10_h5(tmp_path / "g.h5", labels)
+    with h5py.File(path, "a") as f:
+        f.create_dataset("meta/redshift", data=labels * 0.02 + rng.normal(0, 1e-4, n))
+        f.create_dataset("meta/deep/flags", data=rng.integers(0, 2, (n, 2)))
+        f.create_dataset("meta/object_id", data=rng.permutation(n) + 1000)
+        f.create_dataset("meta/short", data=np.arange(5))  # not one row per sample: ignored
+    report = audit_source(open_source(path), pixels=False)
+    assert column_finding(report, "meta/redshift").severity == "high"
+    assert column_finding(report, "meta/object_id").code == "id_column"
+    assert column_finding(report, "meta/deep/flags[:,1]").severity == "info"
+    assert not [f for f in report.findings if f.details.get("column") == "meta/short"]
+    assert not [f for f in report.findings if f.details.get("column") in ("images", "ans")]
+
+
+def test_wide_dataset_is_screened_and_its_leaking_column_found():
+    labels = shuffled_labels([50, 50, 50, 50], 24)
+    wide = np.random.default_rng(24).normal(size=(labels.size, 100))
+    wide[:, 77] = labels + np.random.default_rng(0).normal(0, 0.01, labels.size)
+    report = audit_source(FakeImageSource(labels, {"spec": wide}), pixels=False)
+    assert column_finding(report, "spec[:,77]").severity == "high"
+    rest = column_finding(report, "spec[:,*]")
+    assert rest.severity == "info" and rest.details["width"] == 100
+    tested = [f for f in report.by_code("metadata_column") if "spec[:," in f.details["column"]]
+    assert len(tested) == 8 + 1  # the 8 most associated columns, and the rest summed up
+
+
+# ----------------------------------------------------------------------------- row-order patterns
+
+
+def test_label_equal_to_row_modulo_10_is_high(tmp_path):
+    from astroreason.data import open_source
+
+    path = write_galaxy10_h5(tmp_path / "mod.h5", np.arange(60) % 10)
+    report = audit_source(open_source(path))
+    (f,) = report.by_code("row_order")
+    assert f.severity == "high", f.sentence
+    assert "repeating pattern" in f.sentence
+    assert f.details["pattern"] == "row index modulo 10" and f.details["pattern_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        (np.arange(240) // 3) % 4,  # blocks of 3 rows cycling through 4 classes: period 12
+        np.arange(300) % 7 % 3,  # an uneven periodic map
+        np.array([0, 1, 0, 2, 1, 0] * 40),
+    ],
+)
+def test_other_periodic_orders_are_high(labels):
+    report = audit_source(FakeImageSource(labels), pixels=False)
+    assert severities(report, "row_order") == ["high"]
+
+
+def test_class_mix_drifting_along_the_file_is_high():
+    rng = np.random.default_rng(25)
+    n = 600
+    drift = np.arange(n) * 3 // n  # three thirds, each dominated by one class
+    labels = np.where(rng.random(n) < 0.6, drift, rng.integers(0, 3, n))
+    report = audit_source(FakeImageSource(labels), pixels=False)
+    (f,) = report.by_code("row_order")
+    assert f.severity == "high", f.sentence
+
+
+def test_row_patterns_stay_quiet_on_shuffled_rows():
+    from astroreason.data.audit import _CV, best_pattern, pattern_margin
+
+    for counts in ([6] * 10, [20] * 10, [30, 30], [40, 70, 55]):
+        for seed in range(150):
+            y = shuffled_labels(counts, seed)
+            cv = _CV(y, 5, seed)
+            acc, what = best_pattern(np.arange(y.size), y.size, cv)
+            assert acc - cv.majority <= pattern_margin(cv.majority, cv.n), (counts, seed, what)
+
+
+def test_honest_synthetic_galaxy_file_is_not_flagged(tmp_path):
+    from astroreason.data import open_source
+    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+
+    path = write_galaxy_file(
+        tmp_path / "g.h5", GalaxySynthConfig(n=120, size=32, seed=5), progress=False
+    )
+    report = audit_source(open_source(path))
+    assert severities(report, "row_order") == ["info"], report.by_code("row_order")[0].sentence
+    assert not report.has_high, serious(report)
+
+
+def test_integer_id_equal_to_the_label_modulo_10_is_high():
+    n = 200
+    ids = np.random.default_rng(26).permutation(n) + 5000
+    report = audit_source(FakeImageSource(ids % 10, {"object_id": ids}), pixels=False)
+    f = column_finding(report, "object_id")
+    assert f.severity == "high" and f.details["feature"] == "value modulo 10", f.sentence
+
+
+# ----------------------------------------------------------------------------- coordinates, markup
+
+
+def test_degenerate_coordinates_are_a_finding():
+    labels = shuffled_labels([300, 300, 300], 27)
+    n = labels.size
+    src = FakeImageSource(labels, {"ra": np.zeros(n), "dec": np.zeros(n)})
+    report = audit_source(src, pixels=False)
+    (f,) = report.by_code("sky_coordinates")
+    assert f.severity == "medium" and f.details["largest_sky_group"] == n
+    assert "placeholders" in f.sentence and "splits ignore sky positions" in f.sentence
+    assert report.by_code("sky_neighbours") == []  # not n^2 / 2 pairs
+    clean = audit_source(
+        FakeImageSource(labels, random_metadata(n, np.random.default_rng(1))), pixels=False
+    )
+    assert clean.by_code("sky_coordinates") == []
+
+
+def test_print_report_never_reads_file_strings_as_markup():
+    from astroreason.data.audit import Finding
+
+    report = AuditReport(
+        "data/[bold]odd.h5",
+        10,
+        10,
+        ("[red]X", "B"),
+        (Finding("medium", "imbalance", "Classes are imbalanced: '[red]X' has 9 samples.", {}),),
+    )
+    buf = io.StringIO()
+    print_report(report, Console(file=buf, width=300, color_system=None))
+    text = buf.getvalue()
+    assert "'[red]X' has 9" in text and "data/[bold]odd.h5" in text

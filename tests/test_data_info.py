@@ -114,3 +114,63 @@ def test_describe_spectra(spectra_dir):
     assert 3500 < lo < 4000 and 9000 < hi < 10500
     assert all(s.endswith("pixels") for s in info.sizes)
     assert info.value_dtype == "float32" and info.value_range[0] < info.value_range[1]
+
+
+def test_info_lists_each_column_of_2d_and_nested_datasets(tmp_path, capsys, monkeypatch):
+    import h5py
+
+    labels = shuffled_labels([20] * 10, 4)
+    n = labels.size
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(n, 5))
+    features[:, 3] = labels
+    path = write_galaxy10_h5(tmp_path / "f.h5", labels, side=8, features=features)
+    with h5py.File(path, "a") as f:
+        f.create_dataset("meta/redshift", data=labels * 0.02 + rng.normal(0, 1e-4, n))
+    info = describe(path, sample_rows=8)
+    assert column(info, "features[:,3]").severity == "high"
+    assert column(info, "features[:,3]").leak.startswith("could leak: predicts the label (HIGH")
+    assert column(info, "features[:,0]").leak == "no"
+    assert column(info, "meta/redshift").severity == "high"
+    assert column(info, "meta/redshift").dtype == "float64"
+    assert {"features[:,3]", "meta/redshift"} <= set(info.leaks)
+    assert [c.name for c in info.columns if c.severity == "high"] == [
+        "features[:,3]",
+        "meta/redshift",
+    ]
+    out = run_cli(["data", "info", str(path)], capsys, monkeypatch)
+    assert "features[:,3]" in out and "meta/redshift" in out
+    assert re.search(r"Could leak the label: .*features\[:,3\].*meta/redshift", out), out
+
+
+def test_info_row_order_modulo_and_placeholder_coordinates(tmp_path):
+    labels = np.arange(60) % 10
+    path = write_galaxy10_h5(tmp_path / "m.h5", labels, side=8, ra=np.zeros(60), dec=np.zeros(60))
+    info = describe(path, sample_rows=8)
+    assert info.row_order.startswith("could leak: the row index predicts the label (HIGH, 100%")
+    assert "row index modulo 10" in info.row_order
+    assert any("placeholders" in note for note in info.notes), info.notes
+
+
+def test_class_names_from_the_files_are_printed_literally(tmp_path, capsys, monkeypatch):
+    import io
+
+    from PIL import Image
+    from rich.console import Console
+
+    from astroreason.data.info import print_info
+
+    rng = np.random.default_rng(5)
+    for c in ("[red]X", "B"):
+        (tmp_path / c).mkdir()
+        for j in range(4):
+            img = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(img).save(tmp_path / c / f"[bold]{j}.png")
+    info = describe(tmp_path, sample_rows=8)
+    assert info.class_names == ("B", "[red]X") or info.class_names == ("[red]X", "B")
+    buf = io.StringIO()
+    print_info(info, Console(file=buf, width=220, color_system=None))
+    text = buf.getvalue()
+    assert "[red]X" in text and "[bold]0" in text
+    out = run_cli(["data", "info", str(tmp_path)], capsys, monkeypatch)
+    assert "[red]X" in out

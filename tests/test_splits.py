@@ -406,3 +406,65 @@ def test_cli_split_creates_then_loads_then_refuses_changed_data(tmp_path, capsys
     err = capsys.readouterr().err
     assert str(stored) in err and "--seed 1 --force" in err
     assert run_cli(["data", "split", str(path), "--seed", "1", "--force"]) == 0
+
+
+# ----------------------------------------------------------------------------- degenerate coordinates
+
+
+def test_cli_split_with_every_row_at_ra_dec_0_falls_back_with_a_warning(tmp_path, capsys):
+    labels = shuffled_labels([6] * 10, 0)
+    n = labels.size
+    path = write_galaxy10_h5(tmp_path / "z.h5", labels, ra=np.zeros(n), dec=np.zeros(n))
+    with pytest.warns(UserWarning, match="placeholders"):
+        assert run_cli(["data", "split", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "train 40, val 10, test 10" in out, out
+    assert "warning:" in out and "ignores sky positions" in out
+    # the note is stored with the split and shown again when it is loaded
+    assert run_cli(["data", "split", str(path)]) == 0
+    assert "ignores sky positions" in capsys.readouterr().out
+
+
+def test_degenerate_sky_group_is_ignored_but_real_neighbours_still_group():
+    n = 300
+    rng = np.random.default_rng(3)
+    labels = shuffled_labels([100, 100, 100], 3)
+    ra, dec = rng.uniform(10, 350, n), rng.uniform(-60, 60, n)
+    ra[:200], dec[:200] = 0.0, 0.0  # two thirds of the rows at a placeholder position
+    src = FakeImageSource(labels, metadata={"ra": ra, "dec": dec})
+    with pytest.warns(UserWarning, match="200 of 300 rows into one sky group"):
+        sp = make_split(src, SplitConfig(seed=0))
+    assert_partition(sp, n)
+    assert sp.notes and "ignores sky positions" in sp.summary()
+    for name, frac in (("train", 0.7), ("val", 0.1), ("test", 0.2)):
+        assert abs(sp.rows(name).size - frac * n) <= 3, (name, sp.summary())
+    assert Split.from_json(sp.to_json()).notes == sp.notes
+
+    # a pile of rows under half the file is a real group (kept together), and no warning
+    ra[:200] = rng.uniform(10, 350, 200)
+    dec[:200] = rng.uniform(-60, 60, 200)
+    ra[:20], dec[:20] = 0.0, 0.0
+    src = FakeImageSource(labels, metadata={"ra": ra, "dec": dec})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        groups = row_groups(src, 1.0)
+        sp = make_split(src, SplitConfig(seed=0))
+    assert len(set(groups[:20].tolist())) == 1 and not sp.notes
+    assert len(set(split_of(sp)[:20].tolist())) == 1
+
+
+def test_sky_groups_of_placeholder_coordinates_cost_linear_time():
+    import time
+
+    from astroreason.data.splits import degenerate_sky, sky_groups
+
+    n = 200_000
+    meta = {"ra": np.zeros(n), "dec": np.zeros(n)}
+    t0 = time.perf_counter()
+    groups = sky_groups(meta, 1.0)
+    assert time.perf_counter() - t0 < 5  # every pair would be 2e10 of them
+    assert groups is not None and groups.max() == 0
+    assert "all 200000 rows" in degenerate_sky(groups)
+    assert sky_groups({"ra": np.zeros(3)}, 1.0) is None

@@ -4,15 +4,18 @@ An overnight run once reached 95-99% on Galaxy10 because the prompt carried the 
 class-sorted file. This module looks for such shortcuts before any training, from labels, metadata
 columns and pixel hashes alone (no model):
 
-- ``row_order``: does the row index predict the label? Two statistics on all rows: the rate at which
-  neighbouring rows share a label, against its distribution under random order (64 seeded
-  permutations), and the cross-validated accuracy of a k-nearest-neighbour classifier on the row index
-  alone against the majority baseline. Catches sorted files, files in repeated class blocks and, through
-  the adjacency rate falling far below chance, round-robin (periodic) orders.
+- ``row_order``: does the row index predict the label? The rate at which neighbouring rows share a
+  label (all rows), against its distribution under random order (64 seeded permutations); the
+  cross-validated accuracy of a k-nearest-neighbour classifier on the row index alone; and row-index
+  patterns: the label predicted by the majority label of the row index modulo each period 2..32 and of
+  2, 4, 8, 16 or 32 equal row-index bins, on held-out folds (HIGH when the best beats the majority
+  baseline by ``max(margin, 7 standard errors)``: the stricter bound pays for the 36 patterns tried and
+  for the lookup tables' extra variance). Catches sorted files, files in repeated class blocks,
+  drifting class mixes and periodic orders (``label = row % 10``).
 - ``id_column``: columns that look like identifiers (by name, or integers or strings unique per row).
   Each is turned into numbers (its values' rank; for strings also the number made of their digits) and
-  tested like the row index. A predictive id is HIGH, naming the column (the Hugging Face export whose
-  ``object_id`` is the row number of the sorted file).
+  tested like the row index (integer ids also modulo 2..32). A predictive id is HIGH, naming the column
+  (the Hugging Face export whose ``object_id`` is the row number of the sorted file).
 - ``metadata_column``: every other column on its own (NaN becomes a missing indicator plus a median
   fill; strings become category codes), with a small decision tree and a kNN, the better of the two
   under stratified, shuffled K-fold cross-validation. MEDIUM when it beats the majority baseline by the
@@ -21,9 +24,16 @@ columns and pixel hashes alone (no model):
   independence on its values, at most 20 levels, or 10 quantile bins; p < 1e-6 and Cramer's V >= 0.05):
   a weak correlate that never makes a class the likeliest (so no accuracy gain alone) still adds to
   what the pixels give a model.
+  The columns (:func:`audit_columns`): the source's ``metadata()`` and, for an HDF5 file, every other
+  numeric or string dataset of one row per sample anywhere in the file (groups walked: ``meta/redshift``),
+  except the Galaxy10 ``images`` and ``ans``. Each column of a 2-D dataset is tested alone, named
+  ``features[:,3]``; a dataset wider than ``MAX_WIDTH`` columns is screened by the chi-square test and
+  its ``WIDE_TESTED`` most associated columns are tested fully, the rest summed up as ``name[:,*]``.
 - ``duplicate_conflict`` / ``duplicates`` / ``sky_neighbours``: identical pixels with different labels
   (HIGH), identical pixels (MEDIUM), distinct rows within 1 arcsec on the sky (MEDIUM). Splits keep all of
   these on one side.
+- ``sky_coordinates``: ``ra``/``dec`` that put more than half the rows into one sky group (placeholders
+  such as 0, 0): MEDIUM; sky neighbours are then not searched and splits ignore sky positions.
 - ``empty_class`` / ``imbalance`` / ``class_counts``: classes with no samples or a max/min count ratio
   above 10 (MEDIUM), else the counts (INFO).
 
@@ -31,7 +41,7 @@ columns and pixel hashes alone (no model):
 proportion at the majority rate, min(0.05, half the gap between the majority rate and 1)): sampling noise
 alone crosses it with probability well under 1% for all the checks together (checked in the tests on
 shuffled data over many seeds). Simplifications: columns are tested one at a time (not in
-combination), and 2-D metadata columns are skipped.
+combination); datasets of more than two dimensions and compound HDF5 types are not tested.
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ from typing import Any, Literal
 import numpy as np
 
 from astroreason.data.base import SampleSource, cache_home
-from astroreason.data.splits import sky_pairs, source_pixel_hashes
+from astroreason.data.splits import degenerate_sky, sky_groups, sky_pairs, source_pixel_hashes
 
 Severity = Literal["high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low", "info")
@@ -86,6 +96,22 @@ MIN_ROWS = 10
 IMBALANCE_RATIO = 10.0
 ASSOCIATION_P = 1e-6
 ASSOCIATION_V = 0.05
+# Row-index patterns: periods of the modulo lookups, numbers of equal row-index bins.
+PERIODS = tuple(range(2, 33))
+BINS = (2, 4, 8, 16, 32)
+PATTERN_SE = 7.0
+# 2-D datasets: up to MAX_WIDTH columns are each tested fully; wider ones are screened by chi-square
+# and their WIDE_TESTED most associated columns tested fully.
+MAX_WIDTH = 32
+WIDE_TESTED = 8
+# Galaxy10 HDF5 datasets that are the pixels and the labels, not metadata.
+HDF5_SKIP = frozenset({"images", "ans"})
+# HDF5 datasets larger than this are read in blocks of rows, keeping only the audited rows.
+READ_BLOCK_BYTES = 64 * 2**20
+# sky_neighbours lists pairs only when sky groups allow at most this many.
+MAX_SKY_PAIRS = 2_000_000
+# Bumped when the checks change, so cached audits are redone.
+AUDIT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -97,7 +123,8 @@ class Finding:
     or check it), ``low`` or ``info``."""
     code: str
     """Which check: ``row_order``, ``id_column``, ``metadata_column``, ``duplicate_conflict``,
-    ``duplicates``, ``sky_neighbours``, ``empty_class``, ``imbalance``, ``class_counts``, ``skipped``."""
+    ``duplicates``, ``sky_neighbours``, ``sky_coordinates``, ``empty_class``, ``imbalance``,
+    ``class_counts``, ``skipped``."""
     sentence: str
     """One plain sentence with the numbers."""
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -221,15 +248,13 @@ def audit_source(
     else:
         cv = _CV(labels[rows], cv_folds, seed)
         findings += _row_order(labels, rows, cv, rng)
-        for col, values in meta.items():
-            if values.ndim != 1 or values.shape[0] != n:
-                continue
-            if is_id_like(col, values):
-                findings.append(_id_column(col, values[rows], cv))
+        for key, values in audit_columns(source, rows, meta).items():
+            if values.ndim == 1:
+                full = meta.get(key)
+                whole = full if full is not None and full.shape == (n,) else values
+                findings += _column_findings(key, values, whole, cv)
             else:
-                f = _metadata_column(col, values[rows], cv)
-                if f is not None:
-                    findings.append(f)
+                findings += _dataset_findings(key, values, cv)
     hashes = source_pixel_hashes(source, progress) if pixels and n else None
     findings += _duplicates(labels, hashes, meta, names)
 
@@ -243,6 +268,102 @@ def audit_source(
         findings=tuple(findings),
         seconds=time.perf_counter() - t0,
     )
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def column_name(dataset: str, j: int | str) -> str:
+    """The name of column ``j`` of a 2-D dataset: ``features[:,3]`` (``[:,*]`` for all of them)."""
+    return f"{dataset}[:,{j}]"
+
+
+def audit_columns(
+    source: SampleSource,
+    rows: np.ndarray | None = None,
+    meta: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Every per-row column the audit tests, at ``rows``: 1-D arrays, or 2-D (rows, width) ones.
+
+    The 1-D and 2-D columns of ``source.metadata()`` (object columns of numbers as float64) and, for an
+    HDF5 file, every other numeric or string dataset with ``len(source)`` rows and one or two
+    dimensions, in groups too (named by path: ``meta/redshift``), except ``HDF5_SKIP`` at the top.
+    Large datasets are read in blocks, keeping ``rows`` only.
+
+    Args:
+        source: The data.
+        rows: Sorted row ids (default: all).
+        meta: ``source.metadata()`` if already read.
+    """
+    n = len(source)
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    if meta is None:
+        meta = source.metadata()
+    out: dict[str, np.ndarray] = {}
+    for key, v in meta.items():
+        v = _numeric_if_possible(np.asarray(v))
+        if v.ndim in (1, 2) and v.shape[0] == n and (v.ndim == 1 or v.shape[1] > 0):
+            out[key] = v[rows]
+    for key, v in _hdf5_columns(source.path, n, rows, set(meta)).items():
+        out.setdefault(key, v)
+    return out
+
+
+def _hdf5_columns(path: Any, n: int, rows: np.ndarray, skip: set[str]) -> dict[str, np.ndarray]:
+    p = Path(str(path))
+    if n == 0 or not p.is_file() or p.suffix.lower() not in (".h5", ".hdf5"):
+        return {}
+    import h5py
+
+    out: dict[str, np.ndarray] = {}
+    try:
+        with h5py.File(p, "r") as f:
+            found: list[str] = []
+            f.visititems(
+                lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None
+            )
+            for name in found:
+                try:
+                    ds = f[name]
+                except (KeyError, OSError):
+                    continue
+                if name in HDF5_SKIP or name in skip or ds.ndim not in (1, 2) or ds.shape[0] != n:
+                    continue
+                if ds.dtype.kind not in "biufSOU" or (ds.ndim == 2 and ds.shape[1] == 0):
+                    continue
+                try:
+                    arr = _read_rows(ds, rows, n)
+                except (OSError, TypeError, ValueError):
+                    continue  # unreadable: the reader reports broken files
+                if arr.dtype.kind in "SOU":
+                    arr = np.array(
+                        [
+                            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                            for v in arr.reshape(-1)
+                        ],
+                        dtype=object,
+                    ).reshape(arr.shape)
+                out[name] = arr
+    except OSError:
+        pass  # not readable as HDF5: the reader has said so already
+    return out
+
+
+def _read_rows(ds: Any, rows: np.ndarray, n: int) -> np.ndarray:
+    """``ds[rows]`` of an h5py dataset; whole when small, else in blocks of rows."""
+    if rows.size <= 64 and rows.size < n:
+        return np.asarray(ds[np.unique(rows).tolist()])[np.searchsorted(np.unique(rows), rows)]
+    row_bytes = max(1, ds.dtype.itemsize * (ds.shape[1] if ds.ndim == 2 else 1))
+    if n * row_bytes <= READ_BLOCK_BYTES:
+        arr = ds[()]
+        return arr if rows.size == n else arr[rows]
+    block = max(1, READ_BLOCK_BYTES // row_bytes)
+    parts = []
+    for start in range(0, n, block):
+        sel = rows[(rows >= start) & (rows < start + block)]
+        if sel.size:
+            parts.append(ds[start : min(start + block, n)][sel - start])
+    return np.concatenate(parts)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -298,6 +419,54 @@ class _CV:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def pattern_margin(majority: float, n: int) -> float:
+    """How far above the majority rate the best row-index pattern must score (module docstring)."""
+    se = math.sqrt(max(majority * (1 - majority), 1e-12) / max(n, 1))
+    return max(margin(majority, n), PATTERN_SE * se)
+
+
+def lookup_accuracy(codes: np.ndarray, cv: _CV) -> float:
+    """Held-out accuracy of predicting each row's label by the majority label of its code.
+
+    ``codes`` are small non-negative integers (row index modulo a period, a bin number); the table of
+    labels per code is counted on the training folds, codes unseen there get their majority label.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    k = int(cv.y.max()) + 1
+    m = int(codes.max()) + 1
+    correct = 0
+    for train, test in cv.folds:
+        table = np.bincount(codes[train] * k + cv.y[train], minlength=m * k).reshape(m, k)
+        fallback = int(np.bincount(cv.y[train], minlength=k).argmax())
+        pred = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), fallback)
+        correct += int((pred[codes[test]] == cv.y[test]).sum())
+    return correct / cv.n
+
+
+def best_pattern(index: np.ndarray, n: int, cv: _CV, bins: bool = True) -> tuple[float, str]:
+    """Best :func:`lookup_accuracy` over ``index`` modulo ``PERIODS`` and (``bins``) ``BINS`` bins.
+
+    Args:
+        index: Non-negative integers per checked row (the row index, an integer id).
+        n: The index's range (rows in the source) for the equal-width bins.
+        cv: The folds.
+        bins: Also try the equal-width bins (not for ids, whose range is arbitrary).
+
+    Returns:
+        The accuracy and the pattern, e.g. ``row index modulo 10``.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    best = (-1.0, "")
+    views = [(index % p, f"modulo {p}") for p in PERIODS]
+    if bins:
+        views += [(index * b // max(n, 1), f"in {b} equal bins") for b in BINS]
+    for codes, what in views:
+        acc = lookup_accuracy(codes, cv)
+        if acc > best[0]:
+            best = (acc, what)
+    return best
 
 
 # --------------------------------------------------------------------------- checks
@@ -369,6 +538,8 @@ def _row_order(
     periodic = z < -ADJACENCY_Z and expected - same > min(0.05, 0.5 * expected)
     acc = cv.accuracy(rows.astype(np.float64)[:, None], "knn")
     predictive = beats_baseline(acc, cv.majority, cv.n)
+    p_acc, p_what = best_pattern(rows, labels.size, cv)
+    patterned = p_acc - cv.majority > pattern_margin(cv.majority, cv.n)
     details = {
         "index_knn_accuracy": acc,
         "majority_baseline": cv.majority,
@@ -376,15 +547,22 @@ def _row_order(
         "adjacent_same_label": same,
         "adjacent_same_label_random": expected,
         "adjacent_z": z,
+        "pattern": f"row index {p_what}",
+        "pattern_accuracy": p_acc,
+        "pattern_margin": pattern_margin(cv.majority, cv.n),
         "rows_checked": int(rows.size),
     }
     numbers = (
         f"a nearest-neighbour classifier on the row index alone scores {_pct(acc)} "
-        f"(majority baseline {_pct(cv.majority)}), and {_pct(same)} of neighbouring rows share a "
+        f"(majority baseline {_pct(cv.majority)}), the majority label of the row index {p_what} "
+        f"{_pct(p_acc)} on held-out rows, and {_pct(same)} of neighbouring rows share a "
         f"label ({_pct(expected)} expected in random order)"
     )
-    if predictive or clumped or periodic:
-        kind = "in a repeating pattern" if periodic and not (predictive or clumped) else "by class"
+    if predictive or clumped or periodic or patterned:
+        repeating = (periodic or (patterned and p_what.startswith("modulo"))) and not (
+            predictive or clumped
+        )
+        kind = "in a repeating pattern" if repeating else "by class"
         return [
             Finding(
                 "high",
@@ -442,6 +620,11 @@ def _id_column(name: str, values: np.ndarray, cv: _CV) -> Finding:
             if acc > best[0]:
                 best = (acc, view, model)
     acc, view, model = best
+    hit = beats_baseline(acc, cv.majority, cv.n)
+    if values.dtype.kind in "iu" and values.size and values.min() >= 0:
+        p_acc, p_what = best_pattern(values, 0, cv, bins=False)
+        if not hit and p_acc - cv.majority > pattern_margin(cv.majority, cv.n):
+            acc, view, model, hit = p_acc, f"value {p_what}", "lookup", True
     details = {
         "column": name,
         "accuracy": acc,
@@ -450,7 +633,7 @@ def _id_column(name: str, values: np.ndarray, cv: _CV) -> Finding:
         "feature": view,
         "model": model,
     }
-    if beats_baseline(acc, cv.majority, cv.n):
+    if hit:
         return Finding(
             "high",
             "id_column",
@@ -466,6 +649,67 @@ def _id_column(name: str, values: np.ndarray, cv: _CV) -> Finding:
         f"{_pct(cv.majority)}); still keep it out of prompts.",
         details,
     )
+
+
+def _column_findings(name: str, values: np.ndarray, whole: np.ndarray, cv: _CV) -> list[Finding]:
+    """The id or metadata finding of one column (``values`` at the checked rows, ``whole`` for ids)."""
+    if is_id_like(name, whole):
+        return [_id_column(name, values, cv)]
+    f = _metadata_column(name, values, cv)
+    return [] if f is None else [f]
+
+
+def _dataset_findings(key: str, values: np.ndarray, cv: _CV) -> list[Finding]:
+    """Each column of a 2-D dataset on its own; wide ones screened first (module docstring)."""
+    width = values.shape[1]
+    if width <= MAX_WIDTH:
+        return [
+            f
+            for j in range(width)
+            for f in _column_findings(column_name(key, j), values[:, j], values[:, j], cv)
+        ]
+    screen = [association(_categories(values[:, j]), cv.y) for j in range(width)]
+    order = sorted(range(width), key=lambda j: (-screen[j][0], j))
+    tested, rest = order[:WIDE_TESTED], order[WIDE_TESTED:]
+    out = [
+        f
+        for j in sorted(tested)
+        for f in _column_findings(column_name(key, j), values[:, j], values[:, j], cv)
+    ]
+    linked = [j for j in rest if screen[j][1] < ASSOCIATION_P and screen[j][0] >= ASSOCIATION_V]
+    v_max = max((screen[j][0] for j in rest), default=0.0)
+    details = {
+        "column": column_name(key, "*"),
+        "width": width,
+        "tested": sorted(tested),
+        "associated": len(linked),
+        "cramers_v": v_max,
+        "majority_baseline": cv.majority,
+    }
+    tried = f"its {WIDE_TESTED} most associated columns are tested above"
+    if linked:
+        out.append(
+            Finding(
+                "medium",
+                "metadata_column",
+                f"Dataset {key!r} ({width} columns): {len(linked)} more columns are associated "
+                f"with the label (chi-square screen, largest Cramer's V {v_max:.2f}); {tried}; "
+                "never put any of it in a prompt.",
+                details,
+            )
+        )
+    else:
+        out.append(
+            Finding(
+                "info",
+                "metadata_column",
+                f"Dataset {key!r} ({width} columns): the other {len(rest)} columns show no "
+                f"association with the label (chi-square screen, largest Cramer's V {v_max:.2f}); "
+                f"{tried}.",
+                details,
+            )
+        )
+    return out
 
 
 def _metadata_column(name: str, values: np.ndarray, cv: _CV) -> Finding | None:
@@ -623,7 +867,34 @@ def _duplicates(
             out.append(
                 Finding("info", "duplicates", f"No identical images among {n} rows.", {"rows": 0})
             )
-    near = sky_pairs(meta, 1.0)
+    groups = sky_groups(meta, 1.0)
+    problem = degenerate_sky(groups, 1.0) if groups is not None else None
+    near = np.zeros((0, 2), dtype=np.int64)
+    if problem:
+        out.append(
+            Finding(
+                "medium",
+                "sky_coordinates",
+                f"{problem}; sky neighbours cannot be told apart, and splits ignore sky positions.",
+                {"rows": n, "largest_sky_group": int(np.bincount(groups).max())},
+            )
+        )
+    elif groups is not None:
+        sizes = np.bincount(groups)
+        if int((sizes * (sizes - 1) // 2).sum()) <= MAX_SKY_PAIRS:
+            near = sky_pairs(meta, 1.0)
+        else:
+            near = np.zeros((0, 2), dtype=np.int64)
+            big = sizes[sizes > 1]
+            out.append(
+                Finding(
+                    "medium",
+                    "sky_neighbours",
+                    f"{int(big.sum())} rows lie in {big.size} groups of rows within 1 arcsec on "
+                    f"the sky (largest {int(big.max())} rows); splits keep each group on one side.",
+                    {"groups": int(big.size), "rows": int(big.sum())},
+                )
+            )
     if near.size:
         if hashes is not None:
             h = np.asarray(hashes, dtype=object).astype(str)
@@ -660,8 +931,8 @@ def cached_audit(
     """:func:`audit_source` of ``source``, cached beside the data (else under ``$ASTROREASON_HOME``).
 
     The cache is tied to the data's fingerprint, its labels (a spectra file read for another task has
-    other labels) and ``max_rows``; any change reruns the audit. Training and evaluation read it, so
-    the pixels of a large file are hashed once.
+    other labels), ``max_rows`` and ``AUDIT_VERSION``; any change reruns the audit. Training and
+    evaluation read it, so the pixels of a large file are hashed once.
     """
     labels = np.ascontiguousarray(np.asarray(source.labels(), dtype=np.int64))
     key = {
@@ -669,6 +940,7 @@ def cached_audit(
         "labels": hashlib.blake2b(labels.tobytes(), digest_size=8).hexdigest(),
         "class_names": list(source.class_names),
         "max_rows": max_rows,
+        "audit": AUDIT_VERSION,
     }
     places = [audit_path(source), cache_home() / "audits" / f"{key['fingerprint']}.json"]
     for cand in places:
@@ -703,21 +975,24 @@ def print_report(report: AuditReport, console=None) -> None:
         console: A ``rich.console.Console`` (default: a new one on stdout).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     console = console or Console()
     sub = "" if report.n_checked == report.n else f", classifier checks on {report.n_checked}"
     table = Table(
-        title=f"Leakage audit of {report.source_path} ({report.n} rows{sub}, "
+        title=f"Leakage audit of {escape(report.source_path)} ({report.n} rows{sub}, "
         f"{report.seconds:.1f} s)",
         show_lines=False,
     )
     table.add_column("severity")
     table.add_column("check")
     table.add_column("finding", overflow="fold")
-    for f in report.findings:
-        table.add_row(Text(f.severity.upper(), style=_STYLE[f.severity]), f.code, f.sentence)
+    for f in report.findings:  # sentences carry file-derived names: never read them as markup
+        table.add_row(
+            Text(f.severity.upper(), style=_STYLE[f.severity]), Text(f.code), Text(f.sentence)
+        )
     console.print(table)
     highs = sum(f.severity == "high" for f in report.findings)
     if highs:

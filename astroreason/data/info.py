@@ -3,8 +3,11 @@
 :func:`describe` reads the labels and metadata columns whole, and pixels from a seeded sample of rows
 only (sizes, value range, dtype), then asks the leakage audit (:func:`~astroreason.data.audit.audit_source`
 without pixel hashing, its classifier checks on a seeded subsample) which columns, and whether the row
-order, could leak the label. :func:`print_info` renders the result with rich; :meth:`DataInfo.to_json`
-gives it to scripts.
+order, could leak the label. The columns listed are the audit's
+(:func:`~astroreason.data.audit.audit_columns`): each column of a 2-D dataset on its own line
+(``features[:,3]``), datasets inside HDF5 groups by path (``meta/redshift``). :func:`print_info` renders
+the result with rich, every file-derived string escaped (a class folder named ``[red]X`` prints as
+such); :meth:`DataInfo.to_json` gives it to scripts.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from typing import Any
 import numpy as np
 
 from astroreason.data.audit import (
+    MAX_WIDTH,
     AuditReport,
     Finding,
+    audit_columns,
     audit_source,
     beats_baseline,
+    column_name,
     is_id_like,
     jsonable,
 )
@@ -36,7 +42,7 @@ class ColumnInfo:
     """One metadata column and whether it could leak the label."""
 
     name: str
-    """Column name."""
+    """Column name; ``features[:,3]`` for a column of a 2-D dataset, ``meta/z`` inside an HDF5 group."""
     dtype: str
     """``int64``, ``float64``, ``str``, ..."""
     example: str
@@ -138,14 +144,14 @@ def describe(
         report = audit_source(src, pixels=False, max_rows=audit_rows, seed=seed, progress=False)
     meta = src.metadata()
     first = int(rows[0]) if len(rows) else 0
-    columns = tuple(_column(name, np.asarray(v), first, report) for name, v in meta.items())
+    columns = tuple(_columns(src, meta, first, report))
     if getattr(src, "hf_split", None):
         offered = ", ".join(getattr(src, "split_names", []) or [src.hf_split])
         notes.append(f"Hugging Face split {src.hf_split!r} (offered: {offered})")
     if getattr(src, "task", None):
         notes.append(f"labels: spectral {src.task}")
     for f in report.findings:
-        if f.code in ("imbalance", "empty_class", "sky_neighbours", "skipped"):
+        if f.code in ("imbalance", "empty_class", "sky_neighbours", "sky_coordinates", "skipped"):
             notes.append(f.sentence)
     if stats.errors:
         notes.append(
@@ -246,7 +252,36 @@ def _leak(f: Finding) -> str:
     return "no"
 
 
-def _column(name: str, values: np.ndarray, row: int, report: AuditReport) -> ColumnInfo:
+def _columns(src: SampleSource, meta: dict, first: int, report: AuditReport) -> list[ColumnInfo]:
+    """The 1-D metadata columns (whole), then the audit's other columns (read at row ``first``)."""
+    n = len(src)
+    extra = audit_columns(src, np.array([first], dtype=np.int64), meta) if n else {}
+    tested = {f.details.get("column") for f in report.findings}
+    out = []
+    for name, v in meta.items():
+        v = np.asarray(v)
+        if v.ndim != 1 and name in extra:
+            continue  # listed column by column below
+        out.append(_column(name, v, first, report))
+    for key, v in extra.items():
+        if key in meta and np.asarray(meta[key]).ndim == 1:
+            continue
+        if v.ndim == 1:
+            out.append(_column(key, v, 0, report, per_row=True))
+            continue
+        for j in range(v.shape[1]):
+            name = column_name(key, j)
+            if v.shape[1] <= MAX_WIDTH or name in tested:
+                out.append(_column(name, v[:, j], 0, report, per_row=True))
+        if v.shape[1] > MAX_WIDTH:
+            out.append(_column(column_name(key, "*"), v[:, 0], 0, report, per_row=True))
+    return out
+
+
+def _column(
+    name: str, values: np.ndarray, row: int, report: AuditReport, per_row: bool = False
+) -> ColumnInfo:
+    """One column; ``per_row``: ``values`` hold only some rows (read from the file for the audit)."""
     finding = next(
         (
             f
@@ -265,7 +300,7 @@ def _column(name: str, values: np.ndarray, row: int, report: AuditReport) -> Col
         v = values[min(row, values.shape[0] - 1)]
         example = f"{v:.6g}" if isinstance(v, (float, np.floating)) else str(v)
         example = example if len(example) <= 40 else example[:37] + "..."
-    if values.ndim != 1 or values.shape[0] != report.n:
+    if values.ndim != 1 or (values.shape[0] != report.n and not per_row):
         return ColumnInfo(name, dtype, example, f"not checked ({values.ndim}-D)", "-")
     if finding is None:
         checked = report.n_checked > 0 and not report.by_code("skipped")
@@ -286,8 +321,13 @@ def _row_order(report: AuditReport) -> str:
     acc, maj = f.details["index_knn_accuracy"], f.details["majority_baseline"]
     n = report.n_checked
     how = "predicts" if beats_baseline(acc, maj, n) else "is patterned by"
+    pattern = ""
+    p_acc = f.details.get("pattern_accuracy", -1.0)
+    if p_acc - maj > f.details.get("pattern_margin", math.inf) and p_acc >= acc:
+        acc, how, pattern = p_acc, "predicts", f", {f.details['pattern']}"
     return (
-        f"could leak: the row index {how} the label (HIGH, {_pct(acc)} vs {_pct(maj)} majority); "
+        f"could leak: the row index {how} the label (HIGH, {_pct(acc)} vs {_pct(maj)} "
+        f"majority{pattern}); "
         "splits shuffle, never put a row id in a prompt"
     )
 
@@ -298,31 +338,40 @@ _STYLE = {"high": "bold red", "medium": "yellow"}
 def print_info(info: DataInfo, console=None) -> None:
     """Print the summary as rich tables: overview, classes, metadata columns, notes.
 
+    Strings from the data (path, class and column names, examples, notes) are escaped, never markup.
+
     Args:
         info: The summary.
         console: A ``rich.console.Console`` (default: a new one on stdout).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     console = console or Console()
-    over = Table(title=f"{info.path}  ({info.reader}, {info.rows} samples)", show_header=False)
+    over = Table(
+        title=f"{escape(info.path)}  ({escape(info.reader)}, {info.rows} samples)",
+        show_header=False,
+    )
     over.add_column("what", style="bold")
     over.add_column("value", overflow="fold")
     sample = f"(sample of {info.sample_rows} rows)"
     lo, hi = info.value_range
     over.add_row("rows", str(info.rows))
     over.add_row("classes", f"{len(info.class_names)} (counts below)")
-    over.add_row("image size" if info.kind == "image" else "length", ", ".join(info.sizes) or "-")
+    over.add_row(
+        "image size" if info.kind == "image" else "length", Text(", ".join(info.sizes) or "-")
+    )
     if info.wavelength_range is not None:
         a, b = info.wavelength_range
         over.add_row("wavelength", f"{a:.1f} .. {b:.1f} A")
     label = "pixel values" if info.kind == "image" else "flux (good pixels)"
     over.add_row(
-        label, f"{lo:.6g} .. {hi:.6g}, mean {info.value_mean:.4g}, {info.value_dtype} {sample}"
+        label,
+        Text(f"{lo:.6g} .. {hi:.6g}, mean {info.value_mean:.4g}, {info.value_dtype} {sample}"),
     )
-    over.add_row("bands", info.bands)
+    over.add_row("bands", Text(info.bands))
     row_style = "bold red" if info.row_order.startswith("could leak") else None
     over.add_row("row order", Text(info.row_order, style=row_style or ""))
     console.print(over)
@@ -334,7 +383,7 @@ def print_info(info: DataInfo, console=None) -> None:
     classes.add_column("share", justify="right")
     total = max(sum(info.class_counts), 1)
     for i, (name, c) in enumerate(zip(info.class_names, info.class_counts, strict=True)):
-        classes.add_row(str(i), name, str(c), f"{100 * c / total:.1f}%")
+        classes.add_row(str(i), Text(name), str(c), f"{100 * c / total:.1f}%")
     console.print(classes)
 
     if info.columns:
@@ -344,17 +393,22 @@ def print_info(info: DataInfo, console=None) -> None:
         cols.add_column("example", overflow="fold")
         cols.add_column("could leak", overflow="fold")
         for c in info.columns:
-            cols.add_row(c.name, c.dtype, c.example, Text(c.leak, style=_STYLE.get(c.severity, "")))
+            cols.add_row(
+                Text(c.name),
+                Text(c.dtype),
+                Text(c.example),
+                Text(c.leak, style=_STYLE.get(c.severity, "")),
+            )
         console.print(cols)
     else:
         console.print("metadata columns: none")
     for note in info.notes:
-        console.print(f"note: {note}")
+        console.print(Text(f"note: {note}"))
     leaks = info.leaks
     if leaks or info.row_order.startswith("could leak"):
         what = ", ".join(leaks + (("row order",) if info.row_order.startswith("could") else ()))
         console.print(
-            f"[bold red]Could leak the label: {what}.[/] Keep them out of prompts; "
+            f"[bold red]Could leak the label: {escape(what)}.[/] Keep them out of prompts; "
             "`astroreason data audit` has the details."
         )
     console.print(f"[dim]{info.seconds:.1f} s[/]")

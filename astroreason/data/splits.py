@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -42,6 +43,10 @@ SPLIT_NAMES = ("train", "val", "test")
 FORMAT = "astroreason-split/1"
 # Sources with more rows than this show a progress bar while every image is hashed.
 PROGRESS_MIN_ROWS = 2000
+# Sky positions are ignored when one sky group holds more than this fraction of the rows (and at
+# least DEGENERATE_SKY_MIN_ROWS rows): the coordinates are placeholders, not positions.
+DEGENERATE_SKY_FRACTION = 0.5
+DEGENERATE_SKY_MIN_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class Split:
     """Samples per class in each of ``train``, ``val`` and ``test``."""
     n_groups_merged: int = 0
     """Groups of two or more rows (duplicates, sky neighbours) that were kept on one side."""
+    notes: tuple[str, ...] = ()
+    """Warnings about how the split was made (e.g. degenerate sky coordinates ignored)."""
 
     def __post_init__(self) -> None:
         for name in SPLIT_NAMES:
@@ -104,6 +111,7 @@ class Split:
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "notes", tuple(self.notes))
         parts = np.concatenate([self.train, self.val, self.test])
         if parts.size != self.n or (
             self.n and (parts.min() < 0 or parts.max() >= self.n or np.unique(parts).size != self.n)
@@ -153,6 +161,7 @@ class Split:
                 f"{self.n_groups_merged} groups of duplicate images or sky neighbours "
                 f"(< {c.sky_radius_arcsec:g} arcsec) kept on one side"
             )
+        lines += [f"warning: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -166,6 +175,7 @@ class Split:
             "class_names": list(self.class_names),
             "class_counts": {k: list(v) for k, v in self.class_counts.items()},
             "n_groups_merged": self.n_groups_merged,
+            "notes": list(self.notes),
         }
         doc.update({name: getattr(self, name).tolist() for name in SPLIT_NAMES})
         return json.dumps(doc, indent=1)
@@ -193,6 +203,7 @@ class Split:
                 class_names=tuple(doc["class_names"]),
                 class_counts={k: tuple(int(x) for x in v) for k, v in doc["class_counts"].items()},
                 n_groups_merged=int(doc.get("n_groups_merged", 0)),
+                notes=tuple(str(x) for x in doc.get("notes", [])),
             )
         except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as err:
             raise DataError(
@@ -208,7 +219,8 @@ class Split:
 def make_split(source: SampleSource, cfg: SplitConfig | None = None) -> Split:
     """Split a source's rows: seeded, stratified by label, duplicates and sky neighbours together.
 
-    Reads every image once (pixel hashes); see the module docstring for the algorithm.
+    Reads every image once (pixel hashes); see the module docstring for the algorithm, and for
+    degenerate sky coordinates (ignored with a ``UserWarning`` and a note in the split).
     """
     return _make_split(source, cfg or SplitConfig(), source.fingerprint())
 
@@ -217,7 +229,7 @@ def _make_split(source: SampleSource, cfg: SplitConfig, fingerprint: str) -> Spl
     labels = np.asarray(source.labels(), dtype=np.int64)
     n = labels.size
     k = max(len(source.class_names), int(labels.max()) + 1 if n else 0)
-    groups = row_groups(source, cfg.sky_radius_arcsec)
+    groups, note = _row_groups(source, cfg.sky_radius_arcsec)
     n_groups = int(groups.max()) + 1 if n else 0
     sizes = np.bincount(groups, minlength=n_groups)
     # per-group label counts (groups x classes) and majority label
@@ -258,6 +270,7 @@ def _make_split(source: SampleSource, cfg: SplitConfig, fingerprint: str) -> Spl
         class_names=tuple(source.class_names),
         class_counts=counts,
         n_groups_merged=int((sizes > 1).sum()),
+        notes=(note,) if note else (),
     )
 
 
@@ -299,57 +312,145 @@ def _repair(assign: np.ndarray, gl: np.ndarray, labels: np.ndarray, cfg: SplitCo
 def row_groups(source: SampleSource, sky_radius_arcsec: float = 1.0) -> np.ndarray:
     """Group id per row: identical pixels and sky neighbours (< radius) share a group.
 
+    Degenerate sky coordinates (see :func:`degenerate_sky`) are ignored, with a ``UserWarning``.
+
     Returns:
         int64 array of length ``len(source)``; ids are 0..n_groups-1, numbered by first row.
     """
+    return _row_groups(source, sky_radius_arcsec)[0]
+
+
+def _row_groups(source: SampleSource, sky_radius_arcsec: float) -> tuple[np.ndarray, str | None]:
+    """:func:`row_groups` and the warning about degenerate sky coordinates (None if none)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n = len(source)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), None
     pairs = [duplicate_pairs(source_pixel_hashes(source))]
+    note = None
     if sky_radius_arcsec > 0:
-        pairs.append(sky_pairs(source.metadata(), sky_radius_arcsec))
-    edges = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+        sky = sky_groups(source.metadata(), sky_radius_arcsec)
+        if sky is not None:
+            problem = degenerate_sky(sky, sky_radius_arcsec)
+            if problem:
+                note = f"{source.path}: {problem}; the split ignores sky positions"
+                warnings.warn(note, stacklevel=3)
+            else:
+                pairs.append(duplicate_pairs(sky))
+    edges = np.concatenate(pairs)
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
-    # renumber by first occurrence so ids do not depend on scipy's numbering
-    _, first = np.unique(comp, return_index=True)
+    return _renumber(comp), note
+
+
+def _renumber(comp: np.ndarray) -> np.ndarray:
+    """Component ids renumbered 0.. by first occurrence (independent of scipy's numbering)."""
+    _, first, inv = np.unique(comp, return_index=True, return_inverse=True)
     order = np.argsort(first)
     renum = np.empty_like(order)
     renum[order] = np.arange(order.size)
-    return renum[comp].astype(np.int64)
+    return renum[inv.reshape(-1)].astype(np.int64)
 
 
-def duplicate_pairs(hashes: Sequence[str]) -> np.ndarray:
-    """(m, 2) row pairs chaining together rows with equal hashes."""
-    _, inv = np.unique(np.asarray(hashes, dtype=object).astype(str), return_inverse=True)
+def duplicate_pairs(hashes: Sequence[str] | np.ndarray) -> np.ndarray:
+    """(m, 2) row pairs chaining together rows with equal hashes (or equal integer group ids)."""
+    keys = np.asarray(hashes)
+    if keys.dtype.kind not in "iu":
+        keys = np.asarray(hashes, dtype=object).astype(str)
+    _, inv = np.unique(keys, return_inverse=True)
     order = np.argsort(inv, kind="stable")
     same = inv[order][1:] == inv[order][:-1]
     return np.stack([order[:-1][same], order[1:][same]], axis=1).astype(np.int64)
 
 
-def sky_pairs(meta: Mapping[str, np.ndarray], radius_arcsec: float) -> np.ndarray:
-    """(m, 2) row pairs closer than ``radius_arcsec`` on the sky; empty without numeric ``ra``/``dec``."""
-    from scipy.spatial import cKDTree
-
+def _sky_positions(
+    meta: Mapping[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Rows with finite numeric ``ra``/``dec`` and their coordinates; None without such columns."""
     ra, dec = meta.get("ra"), meta.get("dec")
-    empty = np.zeros((0, 2), dtype=np.int64)
     if ra is None or dec is None:
-        return empty
+        return None
     ra, dec = np.asarray(ra), np.asarray(dec)
     if ra.ndim != 1 or ra.shape != dec.shape or ra.dtype.kind not in "iuf":
-        return empty
+        return None
     if dec.dtype.kind not in "iuf":
-        return empty
+        return None
     ok = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
-    if ok.size < 2:
+    return ok, ra[ok].astype(np.float64), dec[ok].astype(np.float64)
+
+
+def _chord(radius_arcsec: float) -> float:
+    return 2 * math.sin(math.radians(radius_arcsec / 3600) / 2)
+
+
+def sky_pairs(meta: Mapping[str, np.ndarray], radius_arcsec: float) -> np.ndarray:
+    """(m, 2) row pairs closer than ``radius_arcsec`` on the sky; empty without numeric ``ra``/``dec``.
+
+    Every pair is listed, so rows piled on one position cost O(rows^2): call :func:`sky_groups` and
+    :func:`degenerate_sky` first where coordinates may be placeholders.
+    """
+    from scipy.spatial import cKDTree
+
+    empty = np.zeros((0, 2), dtype=np.int64)
+    pos = _sky_positions(meta)
+    if pos is None or pos[0].size < 2:
         return empty
-    xyz = radec_to_unit(ra[ok], dec[ok])
-    chord = 2 * math.sin(math.radians(radius_arcsec / 3600) / 2)
-    found = cKDTree(xyz).query_pairs(chord, output_type="ndarray")
+    ok, ra, dec = pos
+    found = cKDTree(radec_to_unit(ra, dec)).query_pairs(
+        _chord(radius_arcsec), output_type="ndarray"
+    )
     return ok[found].astype(np.int64) if len(found) else empty
+
+
+def sky_groups(meta: Mapping[str, np.ndarray], radius_arcsec: float) -> np.ndarray | None:
+    """Group id per row: rows closer than ``radius_arcsec`` (chained) share one; None without ra/dec.
+
+    Rows without finite coordinates are alone in their group. Identical positions are merged before
+    the neighbour search, so placeholder coordinates (every row at ``0, 0``) cost O(rows).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pos = _sky_positions(meta)
+    if pos is None:
+        return None
+    ok, ra, dec = pos
+    n = np.asarray(meta["ra"]).shape[0]
+    comp = np.arange(n, dtype=np.int64)
+    if ok.size >= 2:
+        uniq, inv = np.unique(np.stack([ra, dec], axis=1), axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        edges = cKDTree(radec_to_unit(uniq[:, 0], uniq[:, 1])).query_pairs(
+            _chord(radius_arcsec), output_type="ndarray"
+        )
+        m = len(uniq)
+        graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(m, m))
+        _, ucomp = connected_components(graph, directed=False)
+        comp[ok] = n + ucomp[inv]  # above every lone row's id
+    return _renumber(comp)
+
+
+def degenerate_sky(groups: np.ndarray, radius_arcsec: float = 1.0) -> str | None:
+    """A sentence when one sky group (:func:`sky_groups`) holds too many rows to be real, else None.
+
+    Too many: more than ``DEGENERATE_SKY_FRACTION`` of the rows and at least
+    ``DEGENERATE_SKY_MIN_ROWS``: placeholder coordinates, not positions.
+    """
+    n = groups.size
+    if n == 0:
+        return None
+    sizes = np.bincount(groups)
+    big = int(sizes.max())
+    if big < DEGENERATE_SKY_MIN_ROWS or big <= DEGENERATE_SKY_FRACTION * n:
+        return None
+    what = "all" if big == n else f"{big} of"
+    return (
+        f"ra/dec put {what} {n} rows into one sky group (each within {radius_arcsec:g} arcsec "
+        "of another): the coordinates look like placeholders (e.g. ra = dec = 0 on every row)"
+    )
 
 
 def radec_to_unit(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
