@@ -15,6 +15,9 @@ Run layout (``output_dir`` is the run's root)::
       grpo/val/step-N/      validation rollouts (traces) of the current model
       STAGE/val_curve.jsonl one line per validation: step, accuracy, tool calls, on-target, ...
       STAGE/log_history.json  the trainer's logs; STAGE/curves.png their learning curves
+      STAGE/train.log       third-party warnings (once each) and per-step lines
+      STAGE/astroreason.json  the settings the model trained with (eval, rollout, serve read them)
+      STAGE/README.md       the stage's card (also in each checkpoint-N)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -337,6 +341,17 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"sft_{err}") from None
     if cfg.vllm_mode not in ("colocate", "server"):
         raise ConfigError(f"vllm_mode: {cfg.vllm_mode!r}; choose colocate or server")
+    for name in ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps",
+                 "save_steps", "val_max_new_tokens", "max_completion_length",
+                 "max_tool_calls", "synth_n", "view_size", "view_width", "view_height"):  # fmt: skip
+        value = getattr(cfg, name)
+        if value < (0 if name == "max_tool_calls" else 1):
+            raise ConfigError(f"{name}: must be at least {0 if name == 'max_tool_calls' else 1}, "
+                              f"got {value}")  # fmt: skip
+    for name in ("learning_rate", "sft_learning_rate", "temperature"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value >= 0 and (value > 0 or name == "temperature")):
+            raise ConfigError(f"{name}: must be a finite positive number, got {value}")
     if cfg.num_generations < 2:
         raise ConfigError(f"num_generations: GRPO needs >= 2, got {cfg.num_generations}")
     total = cfg.per_device_batch_size * cfg.gradient_accumulation_steps
@@ -457,7 +472,12 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         spec = importlib.util.spec_from_file_location(f"_astroreason_cfg_{path.stem}", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as err:
+            raise ConfigError(f"config: {path}, line {err.lineno}: {err.msg}") from None
+        except Exception as err:  # the file is the user's code: any error is a config error
+            raise ConfigError(f"config: {path}: {type(err).__name__}: {err}") from None
     else:
         mod_name = name_or_path.replace("-", "_")
         try:

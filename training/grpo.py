@@ -80,6 +80,7 @@ def build_trainer(
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    from astroreason.training.monitor import scaled_save_steps
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     source = source if source is not None else open_config_source(cfg)
@@ -101,10 +102,13 @@ def build_trainer(
         freeze_vision(model)
     if monitor is not None:
         monitor.stats = stats
+    args = build_grpo_config(cfg, **(trl_overrides or {}))
+    if "save_steps" not in (trl_overrides or {}):
+        args.save_steps = scaled_save_steps(cfg.save_steps, args.max_steps)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[episode_reward],
-        args=build_grpo_config(cfg, **(trl_overrides or {})),
+        args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=processor,
         peft_config=lora_config(cfg),
@@ -147,7 +151,20 @@ def render_env_schemas(trainer: Any, schemas: list[dict[str, Any]] | None) -> No
 
 
 def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
-    """Train with GRPO and save to ``cfg.grpo_dir``; returns a summary of the run."""
+    """Train with GRPO and save to ``cfg.grpo_dir``; returns a summary of the run.
+
+    Third-party warnings (TRL's vLLM-version ones, its dump of a row whose rewards are all None)
+    go to ``grpo/train.log`` (:func:`~astroreason.training.terminal.quiet_stage`). Checkpoints come
+    every :func:`~astroreason.training.monitor.scaled_save_steps` steps and at the end; every model
+    folder saved holds ``astroreason.json`` and our ``README.md``.
+    """
+    from astroreason.training.terminal import quiet_stage
+
+    with quiet_stage(cfg.grpo_dir):
+        return _run_grpo(cfg, command)
+
+
+def _run_grpo(cfg: TrainConfig, command: str | None) -> dict[str, Any]:
     from astroreason.training.leakage import audit_gate
     from astroreason.training.monitor import TrainingMonitor, train_logged, validate
 
@@ -159,11 +176,13 @@ def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
         command=command,
         leaks=leaks,
         validate_fn=lambda m, p, d: validate(m, p, cfg, d, source),
+        base_model=start_checkpoint(cfg),
     )
     trainer, stats = build_trainer(cfg, monitor, source)
     t0 = time.perf_counter()
     result = train_logged(trainer, monitor, cfg, cfg.grpo_dir)
     save_final(trainer, cfg.grpo_dir)
+    monitor.write_model_files(cfg.grpo_dir, trainer.state)
     logged = [h for h in trainer.state.log_history if "reward" in h or "loss" in h]
     last = logged[-1] if logged else {}
     summary = {

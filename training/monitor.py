@@ -16,10 +16,16 @@ invalid-action rate, over-turn rate), and:
   * validation accuracy above ``acc_ceiling`` (leakage or a too easy set);
   * the tool-call rate collapsing to zero, the invalid-action rate rising;
 * validates every ``val_every`` steps (and then at step 0 too, so curves start at the stage's start
-  checkpoint) and at the end: greedy rollouts of the current in-memory model on the VAL split (never
-  test) through the project's rollout runner and transformers policy. Each validation is one line of
-  ``STAGE_DIR/val_curve.jsonl``: step, accuracy, and from its traces tool calls per episode,
-  on-target rate, invalid-action and over-turn rates;
+  checkpoint) and at the last step: greedy rollouts of the current in-memory model on the VAL split
+  (never test) through the project's rollout runner and transformers policy. Each validation is one
+  line of ``STAGE_DIR/val_curve.jsonl``: step, accuracy, and from its traces tool calls per episode,
+  on-target rate, invalid-action and over-turn rates; the same numbers go to TensorBoard and W&B as
+  ``val/accuracy``, ``val/on_target``, ``val/tool_calls``, ``val/invalid``, ``val/over_turn``. At the
+  stage's end one line compares the last validation with the first, and an alarm fires when the
+  accuracy ended below where it started;
+* writes ``astroreason.json`` (:mod:`astroreason.checkpoint_settings`) and a model card
+  (``README.md``, in place of TRL's) into every model folder the stage saves: each
+  ``checkpoint-N`` and, at the end, the stage folder;
 * writes the trainer's log history to ``STAGE_DIR/log_history.json`` and draws
   ``STAGE_DIR/curves.png`` (:func:`astroreason.training.curves.plot_curves`) at every checkpoint,
   at the end, and when the run crashes or is interrupted, so a run killed overnight (even by
@@ -28,7 +34,8 @@ invalid-action rate, over-turn rate), and:
   ``max_generated_tokens``;
 * keeps the stage run's entry in the experiment log (:mod:`astroreason.training.experiment_log`):
   written at the start (command, config, data hash and split, git commit), updated at each
-  checkpoint and at the end (status, final metrics, alarms, the curves picture).
+  checkpoint and at the end (status, step, last metrics, alarms, the curves picture), also when
+  the run crashes or is interrupted (Ctrl-C first saves a checkpoint at the last finished step).
 
 The checks are pure functions of metric series, tested on planted failures.
 """
@@ -39,6 +46,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,10 +57,14 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from astroreason.checkpoint_settings import CheckpointSettings, settings_table, write_settings
 from astroreason.policies.transformers_local import TransformersPolicy
-from astroreason.training.config import TrainConfig
+from astroreason.training.config import TrainConfig, checkpoint_settings
 from astroreason.training.curves import LOG_HISTORY, VAL_CURVE, curve_rows, plot_curves
 from astroreason.training.experiment_log import ExperimentLog, is_main_process
+from astroreason.training.terminal import ProgressLine, use_progress_line
+
+_SHOWN = ProgressLine.FIELDS  # the metrics an interrupted run's line shows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,6 +149,20 @@ def check_invalid_rise(rates: Sequence[float], rise: float = 0.25, k: int = 3) -
     return None
 
 
+def check_val_drop(start: float, final: float, start_step: int = 0) -> str | None:
+    """Alarm when a stage's last validation accuracy ended below its first (the start model's).
+
+    >>> check_val_drop(0.5, 0.25) is not None, check_val_drop(0.5, 0.5) is None
+    (True, True)
+    """
+    if final < start:
+        return (
+            f"final validation accuracy {final:.3f} is below its start {start:.3f} (step "
+            f"{start_step}): this stage made the model worse on the val split"
+        )
+    return None
+
+
 # ----------------------------------------------------------------------------------------------
 # validation with the in-memory model
 # ----------------------------------------------------------------------------------------------
@@ -216,6 +242,143 @@ def trace_metrics(run_dir: str | Path) -> dict[str, Any]:
     }
 
 
+VAL_SCALARS = (
+    ("accuracy", "val/accuracy"),
+    ("on_target_rate", "val/on_target"),
+    ("tool_calls", "val/tool_calls"),
+    ("invalid_rate", "val/invalid"),
+    ("over_turn_rate", "val/over_turn"),
+)
+"""(``val_curve.jsonl`` column, tracking name) of the validation numbers sent to TensorBoard/W&B."""
+
+
+def val_summary(last: dict[str, Any], start: dict[str, Any] | None = None) -> str:
+    """One validation row in words: ``accuracy 0.620 (start 0.550), on-target 0.80, ...``.
+
+    ``start``: the stage's first row, shown when it is an earlier one; missing numbers are ``-``.
+    """
+
+    def num(key: str, fmt: str) -> str:
+        return fmt.format(last[key]) if _num(last.get(key)) else "-"
+
+    acc = num("accuracy", "{:.3f}")
+    if start is not None and _num(start.get("accuracy")) and start.get("step") != last.get("step"):
+        acc += f" (start {start['accuracy']:.3f})"
+    return (
+        f"accuracy {acc}, on-target {num('on_target_rate', '{:.2f}')}, "
+        f"tool calls {num('tool_calls', '{:.2f}')}, invalid {num('invalid_rate', '{:.3f}')}, "
+        f"over-turn {num('over_turn_rate', '{:.3f}')}"
+    )
+
+
+STAGE_WORDS = {
+    "sft": "SFT stage (supervised warm start on oracle tool-use conversations from the environment)",
+    "grpo": "GRPO stage (multi-turn reinforcement learning in the environment, rewarded by it)",
+}
+
+
+def model_card(
+    settings: CheckpointSettings,
+    *,
+    base_model: str,
+    data: str,
+    split_seed: int,
+    steps: int,
+    max_steps: int | None = None,
+    val_last: dict[str, Any] | None = None,
+    val_start: dict[str, Any] | None = None,
+    val_episodes: int | None = None,
+    command: str | None = None,
+    checkpoint: str | None = None,
+    folder: str | None = None,
+) -> str:
+    """The ``README.md`` of a model folder a stage saved (it replaces TRL's generated card).
+
+    Args:
+        settings: The folder's ``astroreason.json`` settings (stage in ``settings.trained``).
+        base_model: The model the stage started from.
+        data: The data file or folder.
+        split_seed: Seed of its train/val/test split.
+        steps: Optimizer steps the model had when saved.
+        max_steps: Steps the stage planned (None: not known).
+        val_last: The last validation row (``val_curve.jsonl``), None without one.
+        val_start: The stage's first validation row.
+        val_episodes: Episodes per validation.
+        command: The command that trains the stage.
+        checkpoint: ``checkpoint-N`` for a checkpoint folder; ``in progress: checkpoint-N`` for the
+            stage folder while the stage runs; None for the stage's final model.
+        folder: The model folder, for the evaluation command (default ``FOLDER``).
+    """
+    stage = str(settings.trained.get("stage", "stage"))
+    if checkpoint and checkpoint.startswith("in progress: "):
+        newest = checkpoint.removeprefix("in progress: ")
+        title = f"AstroReason {stage} (in progress: {newest})"
+        status = (
+            f"The stage has not finished: its newest checkpoint is `{newest}/`; the final model is "
+            "saved in this folder when it ends."
+        )
+        folder = f"{folder}/{newest}" if folder else None
+    elif checkpoint:
+        title = f"AstroReason {stage} {checkpoint}"
+        status = (
+            f"A checkpoint of the stage at step {steps}: the model, and the optimizer, scheduler, RNG "
+            "and trainer states that `--resume` continues from."
+        )
+    else:
+        title = f"AstroReason {stage} model"
+        status = "The stage's final model."
+    of = f" of {max_steps}" if max_steps and max_steps != steps else ""
+    opts = " ".join(f"{k}={v}" for k, v in settings.env_options.items())
+    if val_last:
+        n = f", {val_episodes} episodes" if val_episodes else ""
+        val = f"step {val_last.get('step')}{n}, greedy: {val_summary(val_last, val_start)}"
+    else:
+        val = "none"
+    lines = [
+        "---",
+        "library_name: transformers",
+        "tags:",
+        "- astroreason",
+        f"- {stage}",
+        "---",
+        "",
+        f"# {title}: {settings.env}, {settings.condition}",
+        "",
+        f"A Qwen3-VL agent from AstroReason's {STAGE_WORDS.get(stage, stage + ' stage')}. {status}",
+        "",
+        f"- stage: {stage}, {steps} optimizer steps{of}",
+        f"- base model: `{base_model}`",
+        f"- data: `{data}` (train split, split seed {split_seed}); validated on the val split",
+        f"- condition: {settings.condition}",
+        f"- env options: {opts}",
+        f"- last validation: {val}",
+        f"- settings (`astroreason.json`: what eval, rollout and serve default to): "
+        f"{settings_table(settings)}",
+        f"- rebuild: `{command}`" if command else "- rebuild: unknown (not started by the CLI)",
+        "",
+        "Evaluate it on the test split: `astroreason eval --policy transformers --model "
+        f"{shlex.quote(folder or 'FOLDER')} --data {shlex.quote(data)}"
+        + (f" --env {settings.env}" if settings.env != "galaxy" else "")
+        + " --out OUT`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def config_name(command: str | None) -> str | None:
+    """The ``--config`` value of a command line (None when it has none)."""
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return None
+    for i, w in enumerate(words):
+        if w == "--config" and i + 1 < len(words):
+            return words[i + 1]
+        if w.startswith("--config="):
+            return w.split("=", 1)[1]
+    return None
+
+
 # ----------------------------------------------------------------------------------------------
 # the callback
 # ----------------------------------------------------------------------------------------------
@@ -232,6 +395,9 @@ class TrainingMonitor(TrainerCallback):
             :func:`trace_metrics` to the validation's row of ``val_curve.jsonl``.
         leaks: The high-severity leakage findings this run was allowed to train with
             (``allow_leaky``), one line each; written into the experiment log.
+        base_model: The model the stage starts from, for the model cards (default ``cfg.model``).
+
+    ``trainer`` (set by :func:`train_logged`) gives it the trainer's TensorBoard writer and W&B run.
     """
 
     def __init__(
@@ -242,8 +408,11 @@ class TrainingMonitor(TrainerCallback):
         stats: Any = None,
         validate_fn: Any = None,
         leaks: list[str] | None = None,
+        base_model: str | None = None,
     ):
         self.cfg = cfg
+        self.base_model = base_model or cfg.model
+        self.trainer: Any = None
         self.leaks = list(leaks or [])
         self.stage = stage
         self.stage_dir = Path(cfg.output_dir) / stage
@@ -321,9 +490,44 @@ class TrainingMonitor(TrainerCallback):
         except OSError as e:  # a full disk must not end a training run
             print(f"[{self.stage}] could not write {VAL_CURVE}: {e}", file=sys.stderr)
         print(f"[{self.stage}] step {step}: val accuracy {accuracy:.3f}", file=sys.stderr)
+        self.report_scalars(step, row)
         msg = check_accuracy_ceiling(accuracy, self.cfg.acc_ceiling)
         if msg:
             self.alarm(msg, step)
+
+    def report_scalars(self, step: int, row: dict[str, Any]) -> None:
+        """Send a validation's ``VAL_SCALARS`` to the trainer's TensorBoard writer and W&B run.
+
+        Written directly, not through ``trainer.log``: transformers' reporters rename every logged
+        key to ``train/...``. A failure is a warning (tracking must not end a run).
+        """
+        scalars = {name: float(row[key]) for key, name in VAL_SCALARS if _num(row.get(key))}
+        trainer = self.trainer
+        if not scalars or trainer is None:
+            return
+        try:
+            from transformers.integrations import TensorBoardCallback
+
+            for cb in trainer.callback_handler.callbacks:
+                if not isinstance(cb, TensorBoardCallback):
+                    continue
+                writer, own = getattr(cb, "tb_writer", None), False
+                make, where = getattr(cb, "_SummaryWriter", None), getattr(cb, "logging_dir", None)
+                if writer is None and make and where:  # its on_train_end closed it already
+                    writer, own = make(log_dir=where), True
+                if writer is None:
+                    continue
+                for name, value in scalars.items():
+                    writer.add_scalar(name, value, step)
+                writer.flush()
+                if own:
+                    writer.close()
+            wandb = sys.modules.get("wandb")
+            report_to = getattr(trainer.args, "report_to", None) or []
+            if "wandb" in report_to and getattr(wandb, "run", None) is not None:
+                wandb.log({**scalars, "train/global_step": step})  # WandbCallback's step axis
+        except Exception as e:
+            print(f"[{self.stage}] could not report the validation: {e}", file=sys.stderr)
 
     # -- TrainerCallback hooks -------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -357,11 +561,13 @@ class TrainingMonitor(TrainerCallback):
             self.check(state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
-        """Validate every ``val_every`` steps; enforce the budget guards."""
+        """Enforce the budget guards; validate every ``val_every`` steps and at the last step.
+
+        The last step's validation comes before its checkpoint is saved (the card shows it) and
+        while the reporters are open.
+        """
         cfg = self.cfg
-        if self.val_every > 0 and state.global_step % self.val_every == 0:
-            if not any(s == state.global_step for s, _ in self.val_history):
-                self._validate(state, kwargs)
+        self._state = state
         why = None
         if cfg.max_wall_s is not None and time.perf_counter() - self._t0 > cfg.max_wall_s:
             why = f"wall time over max_wall_s={cfg.max_wall_s:g}"
@@ -376,6 +582,10 @@ class TrainingMonitor(TrainerCallback):
             print(f"[{self.stage}] budget guard: {why}; saving and stopping", file=sys.stderr)
             control.should_save = True
             control.should_training_stop = True
+        due = self.val_every > 0 and state.global_step % self.val_every == 0
+        last = control.should_training_stop and cfg.val_episodes > 0
+        if (due or last) and not any(s == state.global_step for s, _ in self.val_history):
+            self._validate(state, kwargs)
         return control
 
     def cost(self, args: Any = None) -> float | None:
@@ -387,13 +597,45 @@ class TrainingMonitor(TrainerCallback):
         return (time.perf_counter() - self._t0) / 3600.0 * devices * price
 
     def on_train_end(self, args, state, control, **kwargs):
-        """Validate the final model (when ``val_episodes`` > 0); write the log history and curves."""
+        """Validate the final model unless its step was; report the stage's validation; draw.
+
+        Validation needs ``val_episodes`` > 0; :meth:`report_end` prints the line and alarms on a
+        drop; the log history and curves are written last.
+        """
         if self.cfg.val_episodes > 0 and not any(
             s == state.global_step for s, _ in self.val_history
         ):
             self._validate(state, kwargs)
         if _main_process(state):
+            self.report_end(state.global_step)
             self.write_curves(state)
+
+    def val_ends(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(first, last) validation rows of the stage (None, None without any).
+
+        From ``val_curve.jsonl`` (a resumed run's earlier rows included), else this run's.
+        """
+        rows = curve_rows(self.stage_dir) or self.val_rows
+        if not rows:
+            return None, None
+        return rows[0], rows[-1]
+
+    def report_end(self, step: int) -> str | None:
+        """Print ``STAGE val: accuracy A (start S), on-target ...``; alarm on a drop.
+
+        The line is the last validation's (:func:`val_summary`); the alarm fires when its accuracy
+        is below the stage's first (:func:`check_val_drop`). Returns the line (None without one).
+        """
+        start, last = self.val_ends()
+        if last is None:
+            return None
+        line = f"{self.stage} val: {val_summary(last, start)}"
+        print(line, file=sys.stderr, flush=True)
+        if start is not None and start["step"] < last["step"]:
+            msg = check_val_drop(float(start["accuracy"]), float(last["accuracy"]), start["step"])
+            if msg:
+                self.alarm(msg, step)
+        return line
 
     def _validate(self, state: Any, kwargs: dict[str, Any]) -> None:
         """Validate on the main process only (one writer of the traces and the curve)."""
@@ -461,12 +703,19 @@ class TrainingMonitor(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         """Record the checkpoint just written (step, folder) in the experiment log; redraw the curves.
 
-        The curves so far are drawn at every checkpoint: a run killed outright (SIGKILL, power
-        loss) still leaves the picture up to its last checkpoint.
+        The checkpoint gets ``astroreason.json`` and the card; the stage folder's ``README.md``
+        (TRL rewrites its own there at every checkpoint) becomes the in-progress card. The curves
+        so far are drawn at every checkpoint: a run killed outright (SIGKILL, power loss) still
+        leaves the picture up to its last checkpoint.
         """
         self._state = state
         step = state.global_step
+        folder = Path(args.output_dir) / f"checkpoint-{step}"
         if _main_process(state):
+            if folder.is_dir():
+                self.write_model_files(folder, state, checkpoint=folder.name)
+            if (Path(args.output_dir) / "README.md").is_file():
+                self.write_card(args.output_dir, state, checkpoint=f"in progress: {folder.name}")
             self.write_curves(state)
         self._log_update(
             step=step,
@@ -476,21 +725,110 @@ class TrainingMonitor(TrainerCallback):
             **self._curves_field(),
         )
 
-    def crashed(self, status: str, state: Any = None) -> None:
+    def crashed(self, status: str, state: Any = None, checkpoint: str | None = None) -> None:
         """Mark the entry ``crashed: ...`` or ``stopped by user`` (the exception goes on).
 
-        The curves of what was logged before the crash are drawn and linked (``state``: the
+        The entry gets the step reached and the last logged metrics, and one line on stderr says
+        them and the checkpoint to resume from (``checkpoint``, else the stage's newest). The
+        curves of what was logged before the crash are drawn and linked (``state``: the
         trainer's, else the last one a callback saw, else this monitor's own logs).
         """
         state = state if state is not None else self._state
+        if state is not None:
+            step = int(getattr(state, "global_step", 0) or 0)
+        else:
+            step = int(self.history[-1]["step"]) if self.history else 0
+        metrics = self.last_metrics()
         if _main_process(state) and is_main_process():
             self.write_curves(state)
+        fields: dict[str, Any] = {"checkpoint": checkpoint} if checkpoint else {}
         self._log_update(
             status=status[:300],
+            step=step,
+            metrics=metrics,
             alarms=self.alarms,
             val_history=self.val_history,
+            **fields,
             **self._curves_field(),
         )
+        if not is_main_process():
+            return
+        planned = int(getattr(state, "max_steps", 0) or 0)
+        shown = [
+            f"{label} {fmt.format(metrics[key])}"
+            for key, label, fmt in _SHOWN
+            if _num(metrics.get(key))
+        ]
+        resume = checkpoint or last_complete_checkpoint(self.stage_dir)
+        print(
+            f"[{self.stage}] {status[:300]} at step {step}"
+            + (f"/{planned}" if planned else "")
+            + (f"; last logged: {' '.join(shown)}" if shown else "; nothing logged yet")
+            + (
+                f"; checkpoint {resume} (--resume continues from it)"
+                if resume
+                else "; no checkpoint to resume from"
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def last_metrics(self) -> dict[str, float]:
+        """The newest value of every number logged so far, rounded, and ``val_accuracy``."""
+        last = {k: v for h in self.history for k, v in h.items() if _num(v)}
+        metrics = {k: round(float(v), 5) for k, v in last.items() if k != "step"}
+        if self.val_history:
+            metrics["val_accuracy"] = self.val_history[-1][1]
+        return metrics
+
+    # -- the model folders -----------------------------------------------------------------
+    def settings(self, steps: int) -> CheckpointSettings:
+        """The ``astroreason.json`` settings of this stage's model at ``steps``."""
+        return checkpoint_settings(
+            self.cfg,
+            self.stage,
+            config=config_name(self.command),
+            steps=int(steps),
+            command=self.command,
+        )
+
+    def write_card(self, folder: str | Path, state: Any, checkpoint: str | None = None) -> Path:
+        """Write :func:`model_card` as ``folder/README.md``; returns its path."""
+        steps = int(getattr(state, "global_step", 0) or 0)
+        start, last = self.val_ends()
+        text = model_card(
+            self.settings(steps),
+            base_model=self.base_model,
+            data=str(self.cfg.data),
+            split_seed=self.cfg.split_seed,
+            steps=steps,
+            max_steps=int(getattr(state, "max_steps", 0) or 0) or None,
+            val_last=last,
+            val_start=start,
+            val_episodes=self.cfg.val_episodes,
+            command=self.command,
+            checkpoint=checkpoint,
+            folder=str(folder),
+        )
+        path = Path(folder) / "README.md"
+        path.write_text(text)
+        return path
+
+    def write_model_files(
+        self, folder: str | Path, state: Any, checkpoint: str | None = None
+    ) -> None:
+        """Write ``astroreason.json`` and the card (``README.md``) into a saved model folder.
+
+        The stage folder after its final save, or a ``checkpoint-N`` (``checkpoint``: its name).
+        Main process only; a failure is a warning (the weights are saved).
+        """
+        if not (_main_process(state) and is_main_process()):
+            return
+        try:
+            write_settings(folder, self.settings(int(getattr(state, "global_step", 0) or 0)))
+            self.write_card(folder, state, checkpoint=checkpoint)
+        except Exception as e:
+            print(f"[{self.stage}] could not write the settings of {folder}: {e}", file=sys.stderr)
 
     def _curves_field(self) -> dict[str, str]:
         """``{"curves": path}`` for the experiment log when the picture exists, else nothing."""
@@ -500,10 +838,7 @@ class TrainingMonitor(TrainerCallback):
 
     def finish(self, state: Any, summary: dict[str, Any]) -> Path:
         """Close this stage run's entry (result, metrics, curves, alarms); returns the log's path."""
-        last = {k: v for h in self.history for k, v in h.items() if _num(v)}
-        metrics = {k: round(float(v), 5) for k, v in last.items() if k != "step"}
-        if self.val_history:
-            metrics["val_accuracy"] = self.val_history[-1][1]
+        metrics = self.last_metrics()
         if self.curves is None or not self.curves.is_file():
             self.write_curves(state)
         status = f"stopped by budget: {self.stopped_by}" if self.stopped_by else "finished"
@@ -524,18 +859,68 @@ def train_logged(trainer: Any, monitor: TrainingMonitor, cfg: TrainConfig, stage
     """``trainer.train()`` inside the experiment log: entry at start, status on crash or interrupt.
 
     With ``cfg.resume`` training continues from the stage's last checkpoint (optimizer, scheduler,
-    RNG states and the data order's position: the trainer's own resume), and says so.
+    RNG states and the data order's position: the trainer's own resume), and says so. Progress is
+    one line per logged step (:class:`~astroreason.training.terminal.ProgressLine`). Ctrl-C saves
+    a checkpoint at the last finished step first (:func:`save_interrupted`); the entry and one
+    stderr line then give the step, the last logged metrics and the checkpoint to resume from.
     """
     resume = resume_checkpoint(cfg, stage_dir)
+    monitor.trainer = trainer
+    use_progress_line(trainer, monitor.stage)
     monitor.begin(resumed_from=resume)
     try:
         return trainer.train(resume_from_checkpoint=resume)
     except KeyboardInterrupt:
-        monitor.crashed("stopped by user", getattr(trainer, "state", None))
+        saved = save_interrupted(trainer, stage_dir)
+        monitor.crashed("stopped by user", getattr(trainer, "state", None), checkpoint=saved)
         raise
     except BaseException as e:
         monitor.crashed(f"crashed: {type(e).__name__}: {e}", getattr(trainer, "state", None))
         raise
+
+
+def save_interrupted(trainer: Any, stage_dir: str | Path) -> str | None:
+    """Save ``checkpoint-N`` of an interrupted run at its last finished step N.
+
+    As the trainer's own saves do (weights, optimizer, scheduler, RNG and trainer state, then the
+    ``on_save`` callbacks), so ``--resume`` continues from it; the step in progress is redone.
+
+    Returns the folder, or None: no step finished, a multi-process run (its processes would have
+    to save together; the last periodic checkpoint stands), or the save failed (a warning).
+    """
+    state = getattr(trainer, "state", None)
+    step = int(getattr(state, "global_step", 0) or 0)
+    folder = Path(stage_dir) / f"checkpoint-{step}"
+    args = getattr(trainer, "args", None)
+    if step <= 0 or args is None or int(getattr(args, "world_size", 1) or 1) > 1:
+        return None
+    if (folder / "trainer_state.json").is_file():  # interrupted right after a save
+        return str(folder)
+    print(f"[{Path(stage_dir).name}] interrupted: saving {folder}", file=sys.stderr, flush=True)
+    try:
+        trainer._save_checkpoint(trainer.model, trial=None)
+        trainer.control = trainer.callback_handler.on_save(trainer.args, state, trainer.control)
+    except Exception as e:
+        print(f"[{Path(stage_dir).name}] could not save {folder}: {e}", file=sys.stderr)
+        return None
+    return str(folder)
+
+
+def scaled_save_steps(save_steps: int, planned_steps: int | None) -> int:
+    """The checkpoint interval of a stage: ``min(save_steps, max(1, planned_steps // 4))``.
+
+    At most a quarter of the planned optimizer steps, so a short run (40 steps at the default 500)
+    also leaves checkpoints for ``--resume``; an unknown plan keeps ``save_steps``. The trainer
+    also saves at the last step.
+
+    >>> scaled_save_steps(500, 40), scaled_save_steps(500, 3), scaled_save_steps(5, 400)
+    (10, 1, 5)
+    >>> scaled_save_steps(500, None)
+    500
+    """
+    if not planned_steps or planned_steps <= 0:
+        return save_steps
+    return min(save_steps, max(1, planned_steps // 4))
 
 
 def last_complete_checkpoint(stage_dir: str | Path) -> str | None:
@@ -560,11 +945,16 @@ def resume_checkpoint(cfg: TrainConfig, stage_dir: Path) -> str | None:
         print(f"[{Path(stage_dir).name}] resuming from {last} (step {step})", file=sys.stderr)
         return last
     if cfg.resume:
-        print(f"[{Path(stage_dir).name}] --resume: no checkpoint in {stage_dir}; starting at step 0",
-              file=sys.stderr)
+        print(
+            f"[{Path(stage_dir).name}] --resume: no checkpoint in {stage_dir}; starting at step 0",
+            file=sys.stderr,
+        )
     elif last:
-        print(f"[{Path(stage_dir).name}] {last} is from an earlier run; this run starts afresh "
-              "(--resume continues it)", file=sys.stderr)
+        print(
+            f"[{Path(stage_dir).name}] {last} is from an earlier run; this run starts afresh "
+            "(--resume continues it)",
+            file=sys.stderr,
+        )
     return None
 
 

@@ -17,6 +17,7 @@ as ``data_collator``: nothing of TRL is subclassed.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -212,16 +213,39 @@ def save_final(trainer, out_dir) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
+def planned_sft_steps(cfg: TrainConfig, n_rows: int, world_size: int = 1) -> int:
+    """Optimizer steps SFT will take: ``sft_max_steps``, else epochs x updates per epoch.
+
+    Counted as the trainer does: batches per process, then micro-batches per optimizer step.
+    """
+    if cfg.sft_max_steps > 0:
+        return cfg.sft_max_steps
+    batches = math.ceil(n_rows / (cfg.per_device_batch_size * max(1, world_size)))
+    per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
+    return math.ceil(cfg.sft_epochs * per_epoch)
+
+
 def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """Build the oracle data set, train with ``SFTTrainer``, save to ``cfg.sft_dir``.
+
+    Third-party warnings go to ``sft/train.log`` (:func:`~astroreason.training.terminal.quiet_stage`).
+    Checkpoints come every :func:`~astroreason.training.monitor.scaled_save_steps` steps and at the
+    end; every model folder saved holds ``astroreason.json`` and our ``README.md``.
 
     Returns:
         A summary: steps, final loss, wall time and the checkpoint folder.
     """
+    from astroreason.training.terminal import quiet_stage
+
+    with quiet_stage(cfg.sft_dir):
+        return _run_sft(cfg, command)
+
+
+def _run_sft(cfg: TrainConfig, command: str | None) -> dict[str, Any]:
     from trl import SFTTrainer
 
     from astroreason.training.leakage import audit_gate
-    from astroreason.training.monitor import TrainingMonitor, train_logged
+    from astroreason.training.monitor import TrainingMonitor, scaled_save_steps, train_logged
 
     source = open_config_source(cfg)
     leaks = audit_gate(cfg, source)
@@ -230,6 +254,9 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     adapter = adapter_factory(source, cfg.condition, env_options(cfg), env=cfg.env)
     tools = env_tool_schemas(adapter)
     args = build_sft_config(cfg)
+    args.save_steps = scaled_save_steps(
+        cfg.save_steps, planned_sft_steps(cfg, len(dataset), args.world_size)
+    )
     monitor = TrainingMonitor(cfg, stage="sft", command=command, leaks=leaks)
     trainer = SFTTrainer(
         model=model,
@@ -243,6 +270,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = train_logged(trainer, monitor, cfg, cfg.sft_dir)
     save_final(trainer, cfg.sft_dir)
+    monitor.write_model_files(cfg.sft_dir, trainer.state)
     summary = {
         "stage": "sft",
         "steps": trainer.state.global_step,
