@@ -228,8 +228,10 @@ def trace_record(
             "policy_latency_s": latencies,
         },
         "logs": {
-            "messages": messages_for_trace(info["messages"], image_paths),
-            "replies": replies,
+            "messages": [
+                _cap_message(m) for m in messages_for_trace(info["messages"], image_paths)
+            ],
+            "replies": [cap_text(r) for r in replies],
             "tool_calls": calls,
             "views": info["views"],
             "finish_reasons": finish_reasons,
@@ -237,6 +239,33 @@ def trace_record(
         "ground_truth": {k: v for k, v in gt.items() if k != "class_names"},
         "class_names": list(names),
     }  # type: ignore[typeddict-unknown-key]
+
+
+TRACE_TEXT_CAP = 32_000
+"""Characters of one reply or message text kept in ``traces.jsonl``; the rest is dropped with a mark
+(the environment already judges replies over ``max_reply_chars``, 8,000 by default, invalid)."""
+
+
+def cap_text(text: Any, cap: int = TRACE_TEXT_CAP) -> Any:
+    """``text`` cut to ``cap`` characters with a mark saying how many were dropped (non-text as is)."""
+    if not isinstance(text, str) or len(text) <= cap:
+        return text
+    return f"{text[:cap]}… [{len(text) - cap} more characters not kept]"
+
+
+def _cap_message(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return {**message, "content": cap_text(content)}
+    if isinstance(content, list):
+        return {
+            **message,
+            "content": [
+                {**b, "text": cap_text(b["text"])} if isinstance(b, dict) and "text" in b else b
+                for b in content
+            ],
+        }
+    return message
 
 
 def episode_id(condition: str, split: str, row_id: int, sample: int) -> str:

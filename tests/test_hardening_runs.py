@@ -192,3 +192,19 @@ def test_an_episode_with_malformed_messages_runs_to_its_end(galaxy_file, tmp_pat
         s = run_rollouts(factory(galaxy_file), pol, tmp_path, CFG)
     recs = list(read_traces(tmp_path))
     assert s.written == 2 and all(r["prediction"] is None for r in recs)
+
+
+def test_a_huge_reply_is_kept_only_up_to_the_cap(galaxy_file, tmp_path):
+    from astroreason.traces import TRACE_TEXT_CAP
+
+    with StubChatServer(lambda body: "x" * 2_000_000) as srv:
+        pol = OpenAIChatPolicy(srv.base_url, "stub", sampling=SamplingConfig(temperature=0.0))
+        run_rollouts(factory(galaxy_file), pol, tmp_path, RolloutConfig(episodes=1, progress=False))
+    line = (tmp_path / "traces.jsonl").read_text()
+    rec = json.loads(line)
+    assert len(line) < 10 * TRACE_TEXT_CAP  # 2 MB per reply before
+    assert rec["logs"]["replies"][0].endswith(
+        f"[{2_000_000 - TRACE_TEXT_CAP} more characters not kept]"
+    )
+    assistant = [m for m in rec["logs"]["messages"] if m["role"] == "assistant"][0]
+    assert len(str(assistant["content"])) < TRACE_TEXT_CAP + 200
