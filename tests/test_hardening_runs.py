@@ -208,3 +208,22 @@ def test_a_huge_reply_is_kept_only_up_to_the_cap(galaxy_file, tmp_path):
     )
     assistant = [m for m in rec["logs"]["messages"] if m["role"] == "assistant"][0]
     assert len(str(assistant["content"])) < TRACE_TEXT_CAP + 200
+
+
+def test_train_with_a_missing_model_or_a_broken_config_is_one_line(tmp_path, capsys):
+    from astroreason.cli import main
+
+    cases = [
+        ["train", "sft", "--set", f"model={tmp_path / 'nope'}", "--set", "bootstrap_tiny=false"],
+        ["train", "grpo", "--set", "per_device_batch_size=0"],
+    ]
+    bad = tmp_path / "bad.py"
+    bad.write_text("from astroreason.training.config import TrainConfig\nCONFIG = TrainConfig(\n")
+    cases.append(["train", "sft", "--config", str(bad)])
+    wants = ["is neither a local folder", "per_device_batch_size: must be at least 1",
+             f"config: {bad}, line 2"]  # fmt: skip
+    for args, want in zip(cases, wants, strict=True):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and want in err and err.count("\n") == 1, (args, err)

@@ -210,3 +210,31 @@ def test_progress_line_checkpoint_cadence_and_config_name():
     assert scaled_save_steps(2, 10) == 2 and scaled_save_steps(500, None) == 500
     assert config_name("astroreason train grpo --config tiny-cpu --set max_steps=3") == "tiny-cpu"
     assert config_name("pytest") is None
+
+
+def test_resume_skips_a_checkpoint_whose_files_are_truncated(tmp_path, capsys):
+    """A truncated model.safetensors (or optimizer.pt) in the newest checkpoint: the one before."""
+    import shutil
+    from pathlib import Path
+
+    import torch
+
+    from astroreason.training.monitor import last_complete_checkpoint
+
+    weights = (
+        Path(__file__).resolve().parents[1] / "checkpoints/tiny-galaxy-agent/model.safetensors"
+    )
+    for step in (4, 8, 12):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        (d / "trainer_state.json").write_text("{}")
+        shutil.copy(weights, d / "model.safetensors")
+        torch.save({"step": step}, d / "optimizer.pt")
+    data = (tmp_path / "checkpoint-12" / "model.safetensors").read_bytes()
+    (tmp_path / "checkpoint-12" / "model.safetensors").write_bytes(data[: len(data) // 2])
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    assert "skipping" in capsys.readouterr().err
+    opt = (tmp_path / "checkpoint-8" / "optimizer.pt").read_bytes()
+    (tmp_path / "checkpoint-8" / "optimizer.pt").write_bytes(opt[:-30])
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert "optimizer.pt is damaged" in capsys.readouterr().err

@@ -924,17 +924,51 @@ def scaled_save_steps(save_steps: int, planned_steps: int | None) -> int:
 
 
 def last_complete_checkpoint(stage_dir: str | Path) -> str | None:
-    """The highest ``checkpoint-N`` holding a ``trainer_state.json``.
+    """The highest ``checkpoint-N`` that holds a ``trainer_state.json`` and whose files are whole.
 
     The trainer writes that file last, so a run killed while saving leaves a folder without it,
-    which is skipped.
+    which is skipped; so is one whose weights or optimizer state are truncated (a full disk, a
+    copy cut short): :func:`checkpoint_problem` says why, on stderr, and the one before is used.
     """
     found = []
     for d in Path(stage_dir).glob("checkpoint-*"):
         step = d.name.split("-")[-1]
         if step.isdigit() and (d / "trainer_state.json").is_file():
-            found.append((int(step), str(d)))
-    return max(found)[1] if found else None
+            found.append((int(step), d))
+    for _, d in sorted(found, reverse=True):
+        problem = checkpoint_problem(d)
+        if problem is None:
+            return str(d)
+        print(f"[{Path(stage_dir).name}] skipping {d}: {problem}", file=sys.stderr)
+    return None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (None: it can), read cheaply.
+
+    Safetensors weights must open (their header covers the file exactly); ``.pt``/``.bin`` files
+    (optimizer, scheduler, RNG) must be whole zip archives (their central directory is at the end).
+    """
+    import zipfile
+
+    from safetensors import safe_open
+
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights and not any(folder.glob("*.bin")):
+        return "no weights"
+    for path in weights:
+        try:
+            with safe_open(str(path), "pt"):
+                pass
+        except Exception as err:  # safetensors raises its own error type
+            return f"{path.name} is damaged ({str(err).splitlines()[0]})"
+    for path in [*folder.glob("*.pt"), *folder.glob("*.pth")]:
+        try:
+            with zipfile.ZipFile(path):
+                pass
+        except (zipfile.BadZipFile, OSError) as err:
+            return f"{path.name} is damaged ({err})"
+    return None
 
 
 def resume_checkpoint(cfg: TrainConfig, stage_dir: Path) -> str | None:

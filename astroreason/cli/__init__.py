@@ -959,6 +959,9 @@ def _train(
     overrides += ["resume=true"] if resume else []
     cfg = load_config(config, stage_overrides(stage, overrides))
     ensure_tiny_assets(cfg)
+    from astroreason.models.pixels import local_folder
+
+    local_folder(cfg.model)  # a missing folder or uncached id: one line, before any loading
     words = ["astroreason", "train", stage, "--config", config]
     words += [w for o in overrides for w in ("--set", o)]
     command = " ".join(shlex.quote(w) for w in words)
