@@ -389,3 +389,22 @@ def test_repack_unknown_compression_lists_the_choices(gfile, tmp_path, capsys):
         assert h["images"].compression is None
     with pytest.raises(DataError, match="is a folder"):
         repack(gfile, tmp_path, compression="gzip")
+
+
+def test_datasets_inside_groups_are_read_as_columns(tmp_path):
+    """``meta/redshift`` is a column like a top-level one; a group's non-row dataset is left alone."""
+    import h5py
+    import numpy as np
+
+    from astroreason.data import open_source
+    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+
+    path = tmp_path / "g.h5"
+    write_galaxy_file(path, GalaxySynthConfig(n=20, size=64, seed=1), progress=False)
+    with h5py.File(path, "a") as f:
+        f["meta/redshift"] = np.linspace(0, 1, 20)
+        f["meta/deep/flag"] = np.arange(20) % 2
+        f["meta/config"] = np.arange(3)
+    src = open_source(path)
+    assert src[5].meta["meta/redshift"] == pytest.approx(5 / 19)
+    assert src[5].meta["meta/deep/flag"] == 1 and "meta/config" not in src[5].meta

@@ -42,6 +42,24 @@ _CHUNK_CACHE_BYTES = 16 * 2**20
 MAX_CHUNK_CACHE_BYTES = 256 * 2**20
 
 
+def _nested_datasets(f: h5py.File) -> list[str]:
+    """Paths of the datasets inside groups (``meta/redshift``): columns like the top-level ones."""
+    found: list[str] = []
+
+    def visit(name: str, obj) -> None:
+        if "/" in name and isinstance(obj, h5py.Dataset):
+            found.append(name)
+
+    for key in f:
+        try:
+            obj = f[key]
+        except (KeyError, OSError):  # a dangling link: the column loop names it
+            continue
+        if isinstance(obj, h5py.Group):
+            obj.visititems(lambda name, o, key=key: visit(f"{key}/{name}", o))
+    return found
+
+
 class Galaxy10Source(SampleSource):
     """A Galaxy10 DECaLS or SDSS HDF5 file.
 
@@ -154,13 +172,15 @@ class Galaxy10Source(SampleSource):
 
     def _read_columns(self, f: h5py.File, n: int) -> dict[str, np.ndarray]:
         cols: dict[str, np.ndarray] = {}
-        for key in f:
+        for key in [*f, *_nested_datasets(f)]:
             if key in ("images", "ans"):
                 continue
             ds = _get(self.path, f, key)
             if not isinstance(ds, h5py.Dataset) or ds.ndim == 0:
                 continue
             if ds.ndim > 2 and key != "bbox":  # e.g. masks: not a per-row value; left in the file
+                continue
+            if "/" in key and ds.shape[0] != n:  # inside a group: per-row columns only
                 continue
             if ds.shape[0] != n:
                 raise DataError(self.path, f"{ds.shape[0]} rows but {n} images", field=key)
