@@ -408,3 +408,15 @@ def test_datasets_inside_groups_are_read_as_columns(tmp_path):
     src = open_source(path)
     assert src[5].meta["meta/redshift"] == pytest.approx(5 / 19)
     assert src[5].meta["meta/deep/flag"] == 1 and "meta/config" not in src[5].meta
+
+
+def test_a_spectrum_too_long_is_refused():
+    import numpy as np
+
+    from astroreason.data.base import MAX_SPECTRUM_PIXELS, check_wavelength
+    from astroreason.errors import DataError
+
+    wl = np.linspace(3800, 9200, MAX_SPECTRUM_PIXELS + 1)
+    with pytest.raises(DataError, match="too long"):
+        check_wavelength("s.fits", wl, "loglam")
+    assert check_wavelength("s.fits", wl[:4600], "loglam").size == 4600

@@ -43,6 +43,8 @@ class Spectrum:
 
 MIN_SPECTRUM_PIXELS = 16
 """Fewer pixels than this is no spectrum to classify (readers refuse it when it is loaded)."""
+MAX_SPECTRUM_PIXELS = 1_000_000
+"""More pixels than this is no single spectrum (SDSS has ~4,600, DESI ~7,800): refused."""
 MIN_WAVELENGTH_A, MAX_WAVELENGTH_A = 1000.0, 100000.0
 """The plausible median observed wavelength in Angstrom (far UV to mid infrared)."""
 
@@ -54,7 +56,8 @@ def check_wavelength(path: object, wavelength: np.ndarray, field: str) -> np.nda
     2.5..5 for log10(Angstrom) and 0.1..2.5 for micron, and named so in the error.
 
     Raises:
-        DataError: naming ``path`` and ``field``: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels,
+        DataError: naming ``path`` and ``field``: fewer than :data:`MIN_SPECTRUM_PIXELS` pixels
+            or more than :data:`MAX_SPECTRUM_PIXELS`,
             values not finite and strictly increasing, or a median outside
             :data:`MIN_WAVELENGTH_A` .. :data:`MAX_WAVELENGTH_A`.
     """
@@ -67,6 +70,8 @@ def check_wavelength(path: object, wavelength: np.ndarray, field: str) -> np.nda
             f"{MIN_SPECTRUM_PIXELS}",
             field,
         )
+    if n > MAX_SPECTRUM_PIXELS:
+        raise DataError(path, f"too long: {n} pixels, at most {MAX_SPECTRUM_PIXELS}", field)
     if not np.all(np.isfinite(wl)) or np.any(np.diff(wl) <= 0):
         raise DataError(path, "not finite and strictly increasing", field)
     median = float(np.median(wl))
