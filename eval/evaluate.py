@@ -37,7 +37,8 @@ from astroreason.eval.metrics import (
     solved_only_with_tools,
 )
 from astroreason.eval.skeptic import Check, print_checks, run_checks
-from astroreason.rollout import RolloutConfig, make_run_folder, run_rollouts
+from astroreason.rollout import RolloutConfig, run_rollouts
+from astroreason.runlock import make_run_folder
 from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
 
 

@@ -13,7 +13,8 @@ from astroreason.envs import GALAXY_ID
 from astroreason.errors import AstroReasonError, ConfigError
 from astroreason.policies import RandomPolicy
 from astroreason.policies.openai_chat import OpenAIChatPolicy, SamplingConfig
-from astroreason.rollout import LOCK_FILE, RUN_FILE, RolloutConfig, run_rollouts
+from astroreason.rollout import RUN_FILE, RolloutConfig, run_rollouts
+from astroreason.runlock import LOCK_FILE
 from astroreason.traces import read_traces
 
 

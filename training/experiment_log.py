@@ -22,6 +22,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from astroreason.runlock import pid_alive
+
 LOG_JSON = "experiment_log.json"
 LOG_MD = "experiment_log.md"
 
@@ -34,16 +36,6 @@ def now() -> str:
 def is_main_process() -> bool:
     """Rank 0 of an ``accelerate``/``torchrun`` launch (or a single process)."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ExperimentLog:
@@ -64,7 +56,7 @@ class ExperimentLog:
         host = socket.gethostname()
         for e in runs:
             if e.get("status") == "running" and e.get("host") == host:
-                if not _alive(int(e.get("pid", -1))):
+                if not pid_alive(int(e.get("pid", -1))):
                     e["status"] = "crashed (process gone)"
         return runs
 
