@@ -145,7 +145,8 @@ class TrainConfig:
     """KL coefficient against the reference model (0: no reference model is kept)."""
 
     use_vllm: bool = False
-    """Generate GRPO rollouts with vLLM (GPU only: CPU weight sync cannot work)."""
+    """Generate GRPO rollouts with vLLM (``training/vllm_colocate.py``: its fixes and the TRL/vLLM
+    versions they were measured with); on the CPU in ``colocate`` mode only."""
 
     vllm_mode: str = "colocate"
     """``colocate`` (vLLM inside the trainer) or ``server`` (``trl vllm-serve`` on other GPUs)."""
@@ -364,9 +365,10 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("max_cost: needs price_per_device_hour (what a device costs per hour)")
     if cfg.max_turns < 1:
         raise ConfigError(f"max_turns: must be >= 1, got {cfg.max_turns}")
-    if cfg.use_vllm and cfg.use_cpu:
+    if cfg.use_vllm and cfg.use_cpu and cfg.vllm_mode == "server":
         raise ConfigError(
-            "use_vllm: TRL cannot sync weights to vLLM on the CPU; set use_vllm=false"
+            "use_vllm: server mode syncs weights to `trl vllm-serve` over NCCL, GPUs only; on the "
+            "CPU use vllm_mode=colocate (or use_vllm=false)"
         )
     return cfg
 

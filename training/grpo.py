@@ -18,7 +18,9 @@ On the CPU, generation is transformers' ``generate`` (``use_vllm=False``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -105,17 +107,28 @@ def build_trainer(
     args = build_grpo_config(cfg, **(trl_overrides or {}))
     if "save_steps" not in (trl_overrides or {}):
         args.save_steps = scaled_save_steps(cfg.save_steps, args.max_steps)
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[episode_reward],
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=processor,
-        peft_config=lora_config(cfg),
-        environment_factory=adapter,
-        callbacks=[monitor] if monitor is not None else None,
+    from astroreason.training.vllm_colocate import (
+        cpu_engine_options,
+        install_colocate_fixes,
+        version_problem,
     )
+
+    if cfg.use_vllm and (problem := version_problem()):
+        print(f"warning: {problem}", file=sys.stderr)
+    on_cpu = cfg.use_vllm and cfg.vllm_mode == "colocate" and args.use_cpu
+    with cpu_engine_options() if on_cpu else contextlib.nullcontext():
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[episode_reward],
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=processor,
+            peft_config=lora_config(cfg),
+            environment_factory=adapter,
+            callbacks=[monitor] if monitor is not None else None,
+        )
     render_env_schemas(trainer, env_tool_schemas(adapter))
+    install_colocate_fixes(trainer)  # TRL #6294, and the CPU weight sync (vllm_colocate)
     return trainer, stats
 
 
