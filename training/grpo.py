@@ -104,8 +104,14 @@ def build_trainer(
         freeze_vision(model)
     if monitor is not None:
         monitor.stats = stats
-    args = build_grpo_config(cfg, **(trl_overrides or {}))
-    if "save_steps" not in (trl_overrides or {}):
+    trl_overrides = dict(trl_overrides or {})
+    if cfg.use_vllm:  # completions must not write image tokens (vllm_colocate.IMAGE_TOKENS)
+        from astroreason.training.vllm_colocate import no_image_tokens
+
+        kwargs = dict(trl_overrides.get("generation_kwargs") or {})
+        trl_overrides["generation_kwargs"] = {**no_image_tokens(processor), **kwargs}
+    args = build_grpo_config(cfg, **trl_overrides)
+    if "save_steps" not in trl_overrides:
         args.save_steps = scaled_save_steps(cfg.save_steps, args.max_steps)
     from astroreason.training.vllm_colocate import (
         cpu_engine_options,

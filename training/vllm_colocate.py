@@ -85,6 +85,20 @@ def collapse_image_placeholders(prompts: list[Any], image_token_id: int) -> list
     return prompts
 
 
+IMAGE_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+"""Tokens only the processor may place: a completion that writes one (a random or early model
+samples them) leaves more image tokens than image features and the training forward fails with
+"Image features and image tokens do not match" (measured: ``scripts/gpu_check.py --shape tiny``)."""
+
+
+def no_image_tokens(processor: Any) -> dict[str, Any]:
+    """Sampling arguments for vLLM that keep :data:`IMAGE_TOKENS` out of completions (a bias)."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    ids = {tokenizer.convert_tokens_to_ids(t) for t in IMAGE_TOKENS}
+    ids.discard(getattr(tokenizer, "unk_token_id", None))
+    return {"logit_bias": {int(i): -100.0 for i in ids if isinstance(i, int) and i >= 0}}
+
+
 @contextlib.contextmanager
 def cpu_engine_options() -> Iterator[None]:
     """While TRL builds its colocated engine on the CPU: float32 (the trainer's dtype), eager."""
