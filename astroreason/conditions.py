@@ -105,7 +105,6 @@ CONDITION_SPECS: dict[str, Condition] = {
 CONDITIONS = tuple(CONDITION_SPECS)
 TOOL_CONDITIONS = tuple(n for n, c in CONDITION_SPECS.items() if c.uses_tools)
 TRAINABLE_CONDITIONS = tuple(n for n, c in CONDITION_SPECS.items() if c.trainable)
-PLACEBO_CONDITIONS = tuple(n for n, c in CONDITION_SPECS.items() if c.placebo is not None)
 CONTROL_CONDITIONS = tuple(
     n for n, c in CONDITION_SPECS.items() if c.trainable and (not c.uses_tools or c.placebo)
 )

@@ -19,7 +19,6 @@ never a row index, file name, object id, coordinates, redshift or pixel scale.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,8 +253,3 @@ def system_prompt(spec: PromptSpec) -> str:
         ]
     lines += [f"Give the final answer as {ANSWER_FORMAT}, using one class name exactly as listed."]
     return "\n".join(line for line in lines if line is not None).strip()
-
-
-def is_finite_number(x: Any) -> bool:
-    """True for ints and finite floats (bools are not numbers here)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

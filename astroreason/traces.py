@@ -43,6 +43,7 @@ import numpy as np
 from astroreason.chat import to_chat
 from astroreason.errors import DataError
 from astroreason.images import encode_image
+from astroreason.jsonutil import jsonable
 
 TRACES_FILE = "traces.jsonl"
 
@@ -320,7 +321,7 @@ class TraceWriter:
         """
         if record["id"] in self.done_ids:
             return
-        self._fh.write(json.dumps(record, default=_json_default) + "\n")
+        self._fh.write(json.dumps(record, default=jsonable) + "\n")
         self._fh.flush()
         self.done_ids.add(record["id"])
         if self.sync_every_s <= 0:
@@ -581,11 +582,3 @@ def messages_for_trace(messages: list[dict[str, Any]], image_paths: list[str]) -
             "path": next(it, None),
         },
     )
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

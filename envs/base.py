@@ -347,9 +347,9 @@ class ToolEnv(gym.Env):
         elif self.condition.placebo is not None:
             asked = footprint
             view, footprint, caption = self._placebo_view(call.name, args, view, footprint, caption)
-            record["requested_footprint"] = _plain(asked)
+            record["requested_footprint"] = _footprint_list(asked)
         index = len(self._images)
-        record.update(ok=True, image_index=index, footprint=_plain(footprint))
+        record.update(ok=True, image_index=index, footprint=_footprint_list(footprint))
         self._add_view(view, footprint, kind=call.name, parent=args.get("image_index"))
         text = f"Image {index}: {caption}"
         self._messages.append(
@@ -398,7 +398,7 @@ class ToolEnv(gym.Env):
                 "index": len(self._views),
                 "kind": kind,
                 "parent": parent,
-                "footprint": _plain(footprint),
+                "footprint": _footprint_list(footprint),
             }
         )
 
@@ -445,7 +445,8 @@ def _clip(text: str, n: int = 20000) -> str:
     return text if len(text) <= n else text[:n] + " [...]"
 
 
-def _plain(footprint: Any) -> Any:
+def _footprint_list(footprint: Any) -> Any:
+    """A footprint (a box with ``as_tuple`` or a sequence) as a list of floats for the trace logs."""
     if footprint is None:
         return None
     if hasattr(footprint, "as_tuple"):

@@ -32,11 +32,11 @@ from typing import Any
 from astroreason.conditions import base_condition
 from astroreason.errors import ConfigError, DataError
 from astroreason.eval.evaluate import _console, json_ready, load_condition_records
+from astroreason.eval.format import fmt_pct, fmt_pp_number
 from astroreason.eval.metrics import (
     METRICS_FILE,
     PAIRING,
     first_samples,
-    fmt_pct,
     item_groups,
     pair_key,
     paired_comparison,
@@ -256,12 +256,6 @@ def compare_runs(
     }
 
 
-def _pts(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{100 * x:+.1f}"
-
-
 def _label(c: dict[str, Any]) -> tuple[str, str]:
     if c["kind"] == "arms":
         return f"{c['a_run']}: arms", f"{c['a']} vs {c['b']}"
@@ -288,7 +282,7 @@ def compare_rows(result: dict[str, Any]) -> list[list[str]]:
             *_label(c),
             f"{c['n_pairs']} ({c['items_a']}/{c['items_b']})",
             f"{fmt_pct(c['accuracy_a'])} / {fmt_pct(c['accuracy_b'])}",
-            f"{_pts(c['difference'])} [{_pts(lo)}, {_pts(hi)}] pp",
+            f"{fmt_pp_number(c['difference'])} [{fmt_pp_number(lo)}, {fmt_pp_number(hi)}] pp",
             str(c["a_only"]),
             str(c["b_only"]),
             f"{c['p_value']:.3g}",

@@ -28,14 +28,8 @@ import numpy as np
 from astroreason.conditions import CONDITIONS
 from astroreason.errors import ConfigError
 from astroreason.eval.config import EvalConfig
-from astroreason.eval.metrics import (
-    HEADLINE_COLUMNS,
-    METRICS_FILE,
-    compute_metrics,
-    headline_rows,
-    sample_rows,
-    solved_only_with_tools,
-)
+from astroreason.eval.format import HEADLINE_COLUMNS, fmt_pp, headline_rows, sample_rows
+from astroreason.eval.metrics import METRICS_FILE, compute_metrics, solved_only_with_tools
 from astroreason.eval.skeptic import Check, print_checks, run_checks
 from astroreason.rollout import RolloutConfig, run_rollouts
 from astroreason.runlock import make_run_folder
@@ -302,7 +296,7 @@ def print_headline(metrics: dict[str, Any], console=None) -> None:
             t2.add_row(
                 f"{c['a']} vs {c['b']}",
                 str(c["n_pairs"]),
-                f"{_pp(c['difference'])} [{_pp(lo)}, {_pp(hi)}]",
+                f"{fmt_pp(c['difference'])} [{fmt_pp(lo)}, {fmt_pp(hi)}]",
                 str(c["a_only"]),
                 str(c["b_only"]),
                 f"{c['p_value']:.3g}",
@@ -315,9 +309,3 @@ def print_headline(metrics: dict[str, Any], console=None) -> None:
             f"test items right in {solved['method']} and wrong in every control "
             f"({', '.join(solved['controls'])}); {solved['missed_only_with_tools']} the reverse"
         )
-
-
-def _pp(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{100 * x:+.1f} pp"

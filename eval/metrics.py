@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,8 +39,6 @@ from astroreason.traces import TraceRecord
 
 METRICS_FILE = "metrics.json"
 """An evaluation run's metrics, in ``RUN_DIR`` (written by ``evaluate``, read by the reports)."""
-
-NO_ANSWER = "no answer"
 
 PAIRING = "first sample"
 """How items with several samples are paired (module docstring): each item's sample 0."""
@@ -294,27 +291,6 @@ def sample_metrics(items: dict[tuple[str, int], list[bool]]) -> dict[str, Any]:
     }
 
 
-def sample_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """The avg@k and pass@k table (header, rows) when some condition has k > 1 samples, else None."""
-    conds = metrics["conditions"]
-    k = max((int(m.get("samples", 1)) for m in conds.values()), default=1)
-    if k <= 1:
-        return None
-    ks = k_values(k)
-    header = ["condition", "items", "samples", "avg@k", *(f"pass@{kk}" for kk in ks)]
-    rows = [
-        [
-            c,
-            str(m.get("items", "-")),
-            str(m.get("samples", "-")),
-            fmt_pct(m.get("avg_at_k")),
-            *(fmt_pct((m.get("pass_at_k") or {}).get(str(kk))) for kk in ks),
-        ]
-        for c, m in conds.items()
-    ]
-    return header, rows
-
-
 # --------------------------------------------------------------------------- paired
 
 
@@ -460,63 +436,3 @@ def compute_metrics(
         "samples": k,
         "pairing": PAIRING,
     }
-
-
-def fmt_pct(x: float | None, digits: int = 1) -> str:
-    """A share as a percentage string ("-" for None/NaN)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{100 * x:.{digits}f}%"
-
-
-# --------------------------------------------------------------------------- headline table
-def headline_rows(metrics: dict[str, Any]) -> list[list[str]]:
-    """The headline table as strings: one row per condition (shared by the console and the report)."""
-    rows = []
-    for cond, m in metrics["conditions"].items():
-        lo, hi = m["accuracy_ci"]
-        rows.append(
-            [
-                cond,
-                short_model(m.get("model")),
-                str(m["n"]),
-                f"{fmt_pct(m['accuracy'])} [{_num(lo)}, {_num(hi)}]",
-                f"{m['macro_f1']:.3f}" if m["macro_f1"] is not None else "-",
-                f"{m['tool_calls_mean']:.2f}" if m["tool_calls_mean"] is not None else "-",
-                fmt_pct(m["crop_on_target_rate"]),
-                fmt_pct(m["invalid_action_rate"]),
-                fmt_pct(m["over_turn_rate"]),
-                fmt_pct(m["majority_baseline"]),
-                fmt_pct(m["random_baseline"]),
-            ]
-        )
-    return rows
-
-
-HEADLINE_COLUMNS = (
-    "condition",
-    "model",
-    "n",
-    "accuracy [95% CI]",
-    "macro-F1",
-    "tools/ep",
-    "crop on target",
-    "invalid",
-    "over-turn",
-    "majority",
-    "random",
-)
-
-
-def short_model(model: str | None) -> str:
-    """A model folder's last two path parts (``runs/demo/tools`` -> ``demo/tools``), or the name."""
-    if not model:
-        return "-"
-    parts = Path(model).parts
-    return "/".join(parts[-2:]) if len(parts) > 1 else model
-
-
-def _num(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{100 * x:.1f}"

@@ -25,14 +25,8 @@ from urllib.parse import quote
 import numpy as np
 
 from astroreason.errors import ConfigError, DataError
-from astroreason.eval.metrics import (
-    HEADLINE_COLUMNS,
-    METRICS_FILE,
-    fmt_pct,
-    headline_rows,
-    oracle_conditions,
-    sample_rows,
-)
+from astroreason.eval.format import HEADLINE_COLUMNS, fmt_pct, fmt_pp, headline_rows, sample_rows
+from astroreason.eval.metrics import METRICS_FILE, oracle_conditions
 from astroreason.eval.templating import render
 from astroreason.eval.viewer.render import VIEWER_FILE
 
@@ -192,7 +186,7 @@ def report_context(
                 f"{c['a']} vs {c['b']}",
                 str(c["n_pairs"]),
                 f"{fmt_pct(c['accuracy_a'])} vs {fmt_pct(c['accuracy_b'])}",
-                f"{_pp(c['difference'])} [{_pp(lo)}, {_pp(hi)}]",
+                f"{fmt_pp(c['difference'])} [{fmt_pp(lo)}, {fmt_pp(hi)}]",
                 str(c["a_only"]),
                 str(c["b_only"]),
                 f"{_nan(c['p_value']):.3g}",
@@ -297,11 +291,6 @@ def _observation(setup: dict[str, Any]) -> str | None:
     if setup.get("observation") != "tokens":
         return None
     return f"tokens (codec {setup.get('codec')})"
-
-
-def _pp(x: Any) -> str:
-    v = _nan(x)
-    return "-" if math.isnan(v) else f"{100 * v:+.1f} pp"
 
 
 def write_report(run_dir: str | Path, metrics: dict[str, Any]) -> Path:

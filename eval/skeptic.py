@@ -30,17 +30,16 @@ item never count as independent episodes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from scipy.stats import binomtest
 
+from astroreason.eval.format import fmt_pct, fmt_pp_number
 from astroreason.eval.metrics import (
     constant_baseline,
     first_samples,
-    fmt_pct,
     is_oracle,
     method_condition,
     oracle_conditions,
@@ -199,7 +198,8 @@ def check_must_beat(
         )
     lo, hi = cmp["difference_ci"]
     diff = (
-        f"{method} vs {other}: {_pp(cmp['difference'])} pp [{_pp(lo)}, {_pp(hi)}], "
+        f"{method} vs {other}: {fmt_pp_number(cmp['difference'])} pp "
+        f"[{fmt_pp_number(lo)}, {fmt_pp_number(hi)}], "
         f"p = {cmp['p_value']:.2g}"
     )
     nums = (
@@ -223,11 +223,6 @@ def check_must_beat(
         f"{diff}: not shown at this sample size (n = {n}); whether {claim} is open ({nums}).",
         details,
     )
-
-
-def _pp(x: float | None) -> str:
-    """A difference of shares in signed percentage points ("+5.0"; "-" for None or NaN)."""
-    return "-" if x is None or math.isnan(x) else f"{100 * x:+.1f}"
 
 
 def check_blank_tools(

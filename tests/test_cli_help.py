@@ -30,12 +30,64 @@ def test_prose_joins_paragraph_lines_and_keeps_items():
     )
 
 
+def _source_doc(callback) -> str:
+    """The docstring as written in the source (the CLI rewrites ``__doc__`` when it is imported)."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(callback)))
+    return ast.get_docstring(tree.body[0]) or ""
+
+
+def _unjoined_paragraphs(group, path, doc: str) -> list[str]:
+    """The paragraphs of ``doc`` that the rendered ``--help`` of ``path`` does not show on one line."""
+    out = CliRunner().invoke(group, [*path, "--help"], env={"COLUMNS": "3000"}, terminal_width=3000)
+    assert out.exit_code == 0, out.output
+    lines = [" ".join(line.split()) for line in out.output.splitlines()]  # rich pads: words only
+    missing = []
+    for para in re.split(r"\n\s*\n", doc.strip()):
+        if para.lstrip().startswith(("- ", "* ")):
+            continue
+        joined = " ".join(para.replace("``", "`").split())
+        if not any(joined in line for line in lines):
+            missing.append(joined)
+    return missing
+
+
 @pytest.mark.parametrize("path", [p for p, _ in _commands(app)], ids=" ".join)
-def test_every_command_help_is_prose(path):
+def test_every_command_help_shows_each_paragraph_on_one_line(path):
+    """What users see: each docstring paragraph as one line of the rendered help (a wide terminal)."""
     cmd = dict(_commands(app))[path]
-    for para in re.split(r"\n\s*\n", cmd.callback.__doc__ or ""):
-        lines = para.strip().splitlines()
-        assert all(line.startswith(("- ", "* ")) for line in lines[1:]), para
+    assert _unjoined_paragraphs(app, path, _source_doc(cmd.callback)) == []
+
+
+def test_the_help_check_fails_on_a_docstring_left_as_written():
+    """Mutation: a command whose docstring was not rewritten renders broken lines, and the check says so."""
+    import typer
+
+    from astroreason.cli.app import help_as_prose
+
+    doc = "First line.\n\n    A paragraph that\n    goes on here.\n    "
+
+    def build(rewrite: bool) -> typer.Typer:
+        group = typer.Typer()
+
+        @group.command("x")
+        def x() -> None:
+            pass
+
+        @group.command("y")
+        def y() -> None:
+            pass
+
+        x.__doc__ = y.__doc__ = doc
+        if rewrite:
+            help_as_prose(group)
+        return group
+
+    assert _unjoined_paragraphs(build(False), ["x"], doc) == ["A paragraph that goes on here."]
+    assert _unjoined_paragraphs(build(True), ["x"], doc) == []
 
 
 def test_a_long_paragraph_renders_on_one_line_in_a_wide_terminal():

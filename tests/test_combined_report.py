@@ -11,7 +11,7 @@ import astroreason.envs  # noqa: F401
 from astroreason.envs import GALAXY_ID, SPECTRUM_ID
 from astroreason.errors import ConfigError
 from astroreason.eval.evaluate import EvalConfig, summarize
-from astroreason.eval.metrics import headline_rows
+from astroreason.eval.format import headline_rows
 from astroreason.eval.report import write_combined_report
 from astroreason.policies.scripted import OraclePolicy, RandomPolicy
 from astroreason.rollout import RolloutConfig, run_rollouts

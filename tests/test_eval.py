@@ -300,7 +300,7 @@ def test_a_significant_loss_fails_loudly_and_a_significant_gain_is_ok():
 
 
 def test_blind_check_cites_the_majority_baseline_of_the_headline_table():
-    from astroreason.eval.metrics import headline_rows
+    from astroreason.eval.format import headline_rows
     from astroreason.eval.skeptic import run_checks
 
     # train is balanced (1/3), but 60% of these test episodes are class a: the baseline is 60%

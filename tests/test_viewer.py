@@ -300,7 +300,8 @@ def test_viewer_caps_long_text(tmp_path):
     # the reply is cut before it is split: its thinking shows TEXT_CAP characters, the cut marked
     assert page.count("t" * (TEXT_CAP - 7)) == 20 and "t" * (TEXT_CAP - 6) not in page
     mark = "\u2026 [{} more characters: see traces.jsonl]"
-    assert page.count(mark.format(2 * half + 15 - TEXT_CAP)) == 20  # the reply
+    reply = recs[0]["logs"]["replies"][0]  # traces.jsonl keeps TRACE_TEXT_CAP of it, marked
+    assert page.count(mark.format(len(reply) - TEXT_CAP)) == 20  # the reply
     assert page.count(mark.format(2 * half - TEXT_CAP)) == 20  # the tool output
     assert page.count("more messages: see traces.jsonl]") == 20
 

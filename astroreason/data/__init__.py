@@ -16,8 +16,6 @@ from astroreason.errors import DataError
 
 __all__ = ["Sample", "SampleSource", "Spectrum", "open_source", "source_kind"]
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-
 
 def open_source(path: str | os.PathLike | SampleSource, **kwargs) -> SampleSource:
     """Open a data source by looking at the path.

@@ -62,6 +62,7 @@ import numpy as np
 
 from astroreason.data.base import SampleSource, cache_home
 from astroreason.data.splits import degenerate_sky, sky_groups, sky_pairs, source_pixel_hashes
+from astroreason.jsonutil import jsonable
 
 Severity = Literal["high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low", "info")
@@ -1023,12 +1024,3 @@ def _numeric_if_possible(values: np.ndarray) -> np.ndarray:
         )
     except (TypeError, ValueError):
         return values
-
-
-def jsonable(obj: Any) -> Any:
-    """``json.dumps(default=...)`` for numpy scalars and arrays."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -43,8 +43,6 @@ IMAGE_NAMES = ("image", "rgb_image", "img", "images", "picture")
 """Image column names tried when no column has the ``Image`` feature."""
 LABEL_NAMES = ("label", "gz10_label", "labels", "class", "class_name", "target")
 """Label column names tried before any other ``ClassLabel`` column."""
-SAVE_TO_DISK_FILES = ("dataset_dict.json", "state.json")
-"""Files that mark a folder written by ``save_to_disk``."""
 
 
 def is_saved_dataset(path: str | os.PathLike) -> bool:

@@ -78,12 +78,6 @@ def image_tokens(h: int, w: int, limits: PixelLimits, factor: int = FACTOR) -> i
     return (rh // factor) * (rw // factor)
 
 
-def processor_factor(processor: Any) -> int:
-    """Pixels per token side of a loaded processor: ``patch_size * merge_size`` (32 in Qwen3-VL)."""
-    ip = getattr(processor, "image_processor", processor)
-    return int(ip.patch_size) * int(ip.merge_size)
-
-
 def apply_to_processor(processor: Any, limits: PixelLimits) -> Any:
     """Set ``limits`` on a loaded processor (and its image processor); returns the processor.
 
