@@ -17,9 +17,9 @@ from astroreason.codecs import (
     parse_tokens_text,
     tokens_text,
 )
+from astroreason.codecs.train import FRAMINGS, framed_views, galaxy_file, measure
 from astroreason.codecs.vq import CODEBOOK_FILE, CODEC_FILE
 from astroreason.errors import ConfigError
-from astroreason.training.codec import FRAMINGS, framed_views, galaxy_file, measure
 
 
 @pytest.fixture(scope="module")

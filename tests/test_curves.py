@@ -8,7 +8,8 @@ from PIL import Image
 from astroreason.targets import calls_on_target, episode_on_target
 from astroreason.training.config import TrainConfig
 from astroreason.training.curves import curve_rows, curves_figure, panel_titles, plot_curves
-from astroreason.training.monitor import TrainingMonitor, trace_metrics
+from astroreason.training.monitor import TrainingMonitor
+from astroreason.training.validation import trace_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIELD = [0.0, 0.0, 100.0, 100.0]

@@ -12,9 +12,11 @@ import warnings
 import pytest
 
 from astroreason.checkpoint_settings import read_settings, settings_table
+from astroreason.training.cards import config_name
+from astroreason.training.checkpoints import scaled_save_steps
 from astroreason.training.config import TrainConfig
 from astroreason.training.experiment_log import ExperimentLog
-from astroreason.training.monitor import TrainingMonitor, config_name, scaled_save_steps
+from astroreason.training.monitor import TrainingMonitor
 from astroreason.training.terminal import ProgressLine, quiet_stage
 
 
@@ -219,7 +221,7 @@ def test_resume_skips_a_checkpoint_whose_files_are_truncated(tmp_path, capsys):
 
     import torch
 
-    from astroreason.training.monitor import last_complete_checkpoint
+    from astroreason.training.checkpoints import last_complete_checkpoint
 
     weights = (
         Path(__file__).resolve().parents[1] / "checkpoints/tiny-galaxy-agent/model.safetensors"

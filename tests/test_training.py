@@ -18,6 +18,12 @@ from astroreason.errors import ConfigError
 from astroreason.protocol import format_tool_call
 from astroreason.reward import RewardConfig
 from astroreason.tools import TOOL_SCHEMAS
+from astroreason.training.alarms import (
+    check_accuracy_ceiling,
+    check_invalid_rise,
+    check_loss_collapse,
+    check_tool_collapse,
+)
 from astroreason.training.config import (
     TrainConfig,
     build_grpo_config,
@@ -35,13 +41,7 @@ from astroreason.training.env_adapter import (
     make_env,
     tool_schema_json,
 )
-from astroreason.training.monitor import (
-    TrainingMonitor,
-    check_accuracy_ceiling,
-    check_invalid_rise,
-    check_loss_collapse,
-    check_tool_collapse,
-)
+from astroreason.training.monitor import TrainingMonitor
 
 ENV_OPTS = {"view_size": 64, "max_turns": 4, "max_tool_calls": 3, "split_seed": 0}
 
@@ -87,7 +87,7 @@ def test_named_configs_load_and_translate():
         ["nope=1"],
         ["max_steps=abc"],
         ["condition=tools-please"],
-        ["use_vllm=true"],
+        ["use_vllm=true", "vllm_mode=server"],
         ["max_steps"],
         ["sft_tool=box"],
         ["sft_grid=0"],
@@ -366,7 +366,7 @@ def test_sft_then_grpo_trains_with_tool_images(tmp_path, galaxy_file, tiny_model
     assert [r["step"] for r in curve] == [0, 1] and curve[0]["n"] == 2  # from the SFT checkpoint
     assert (cfg.grpo_dir / "curves.png").is_file() and (cfg.grpo_dir / "log_history.json").is_file()
 
-    from astroreason.training.sft import save_final
+    from astroreason.training.model_loading import save_final
 
     save_final(trainer, cfg.grpo_dir)
     reloaded = AutoModelForImageTextToText.from_pretrained(cfg.grpo_dir)

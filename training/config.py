@@ -35,6 +35,8 @@ from astroreason.errors import ConfigError
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
 from astroreason.reward import RewardConfig
 
+# moved to training/bootstrap.py; re-exported here for the CLI's old import path only
+
 ENVS = ("galaxy", "spectrum")
 """Environments a config may train in (``TrainConfig.env``; the keys of ``astroreason.envs.ENV_IDS``)."""
 
@@ -559,40 +561,6 @@ def env_options(cfg: TrainConfig) -> dict[str, Any]:
         if cfg.obs != "pixels":
             opts.update(obs=cfg.obs, codec=cfg.codec)
     return opts
-
-
-def ensure_tiny_assets(cfg: TrainConfig) -> None:
-    """With ``bootstrap_tiny``: build the synthetic data, and a random tiny model, where missing.
-
-    The pretrained tiny base (``TINY_BASE``) is never replaced by random weights: when it is
-    missing this says how to build it.
-    """
-    if not cfg.bootstrap_tiny:
-        return
-    from astroreason.models.tiny import TINY_BASE, build_tiny_model
-
-    if not (Path(cfg.model) / "config.json").is_file():
-        if Path(cfg.model).resolve() == TINY_BASE:
-            raise ConfigError(
-                f"model: {cfg.model} is missing; build the tiny base once with "
-                "`astroreason model pretrain` (about an hour on 2 cores)"
-            )
-        build_tiny_model(cfg.model)
-    if not Path(cfg.data).exists():
-        write_synthetic_data(cfg.env, Path(cfg.data), cfg.synth_n, cfg.seed)
-
-
-def write_synthetic_data(env: str, path: Path, n: int, seed: int) -> None:
-    """Synthetic data for ``env`` at ``path``: a Galaxy10-format file, or a folder of SDSS spectra."""
-    if env == "spectrum":
-        from astroreason.data.synth_spectra import SpectraSynthConfig, write_spectra_dir
-
-        write_spectra_dir(path, SpectraSynthConfig(n=n, seed=seed), progress=True)
-        return
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_galaxy_file(path, GalaxySynthConfig(n=n, seed=seed), progress=True)
 
 
 def checkpoint_settings(cfg: TrainConfig, stage: str, **trained: Any):

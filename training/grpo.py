@@ -40,7 +40,7 @@ from astroreason.training.env_adapter import (
     grpo_rows,
     open_config_source,
 )
-from astroreason.training.sft import load_model_and_processor, lora_config, save_final
+from astroreason.training.model_loading import load_model_and_processor, lora_config, save_final
 
 
 def start_checkpoint(cfg: TrainConfig) -> str:
@@ -82,7 +82,7 @@ def build_trainer(
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from astroreason.training.monitor import scaled_save_steps
+    from astroreason.training.checkpoints import scaled_save_steps
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     source = source if source is not None else open_config_source(cfg)
@@ -174,7 +174,7 @@ def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
 
     Third-party warnings (TRL's vLLM-version ones, its dump of a row whose rewards are all None)
     go to ``grpo/train.log`` (:func:`~astroreason.training.terminal.quiet_stage`). Checkpoints come
-    every :func:`~astroreason.training.monitor.scaled_save_steps` steps and at the end; every model
+    every :func:`~astroreason.training.checkpoints.scaled_save_steps` steps and at the end; every model
     folder saved holds ``astroreason.json`` and our ``README.md``.
     """
     from astroreason.training.terminal import quiet_stage
@@ -185,7 +185,8 @@ def run_grpo(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
 
 def _run_grpo(cfg: TrainConfig, command: str | None) -> dict[str, Any]:
     from astroreason.training.leakage import audit_gate
-    from astroreason.training.monitor import TrainingMonitor, train_logged, validate
+    from astroreason.training.monitor import TrainingMonitor, train_logged
+    from astroreason.training.validation import validate
 
     source = open_config_source(cfg)
     leaks = audit_gate(cfg, source)

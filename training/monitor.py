@@ -38,350 +38,56 @@ invalid-action rate, over-turn rate), and:
   the run crashes or is interrupted (Ctrl-C first saves a checkpoint at the last finished step).
 
 The checks are pure functions of metric series, tested on planted failures.
+
+The pieces live by job: the alarm rules in :mod:`~astroreason.training.alarms`, validation in
+:mod:`~astroreason.training.validation`, the model card in :mod:`~astroreason.training.cards`,
+checkpoints and resuming in :mod:`~astroreason.training.checkpoints`, git and data hashing in
+:mod:`~astroreason.training.provenance`; this module keeps the callback and :func:`train_logged`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
-import shlex
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from astroreason.checkpoint_settings import CheckpointSettings, settings_table, write_settings
-from astroreason.policies.transformers_local import TransformersPolicy
+from astroreason.checkpoint_settings import CheckpointSettings, write_settings
+from astroreason.training.alarms import (
+    check_accuracy_ceiling,
+    check_invalid_rise,
+    check_loss_collapse,
+    check_tool_collapse,
+    check_val_drop,
+)
+from astroreason.training.cards import config_name, model_card
+from astroreason.training.checkpoints import (
+    last_complete_checkpoint,
+    resume_checkpoint,
+    save_interrupted,
+)
 from astroreason.training.config import TrainConfig, checkpoint_settings
 from astroreason.training.curves import LOG_HISTORY, VAL_CURVE, curve_rows, plot_curves
 from astroreason.training.experiment_log import ExperimentLog, is_main_process
+from astroreason.training.provenance import data_hash, git_commit, split_summary
 from astroreason.training.terminal import ProgressLine, use_progress_line
+from astroreason.training.validation import (
+    VAL_SCALARS,
+    is_real_number,
+    trace_metrics,
+    val_summary,
+    validate,
+)
 
 _SHOWN = ProgressLine.FIELDS  # the metrics an interrupted run's line shows
 
 
-# ----------------------------------------------------------------------------------------------
-# pure checks: each returns an alarm message or None
-# ----------------------------------------------------------------------------------------------
-def check_loss_collapse(
-    steps: Sequence[int],
-    losses: Sequence[float],
-    factor: float = 4.0,
-    window: int = 100,
-    floor: float = 0.1,
-) -> str | None:
-    """Alarm when a positive loss fell by ``factor`` or more within ``window`` steps, to below ``floor``.
-
-    >>> check_loss_collapse([1, 2, 3], [2.0, 1.9, 1.8]) is None
-    True
-    >>> check_loss_collapse([1, 2, 3], [2.0, 1.0, 0.05]) is not None
-    True
-    >>> check_loss_collapse([1, 2, 3], [7.0, 2.0, 0.5]) is None  # the format learnt, not a leak
-    True
-    """
-    if len(losses) < 2:
-        return None
-    s_now, l_now = steps[-1], losses[-1]
-    if l_now >= floor:
-        return None
-    for s, value in zip(steps[:-1], losses[:-1], strict=True):
-        if s_now - s <= window and value > 1e-8 and l_now >= 0 and l_now * factor <= value:
-            return (
-                f"loss collapsed {value:.4g} -> {l_now:.4g} (x{value / max(l_now, 1e-12):.0f}) "
-                f"between steps {s} and {s_now}: memorising, a leak, or a broken mask?"
-            )
-    return None
-
-
-def check_accuracy_ceiling(accuracy: float, ceiling: float = 0.90) -> str | None:
-    """Alarm when validation accuracy is above ``ceiling`` (too good to be true here).
-
-    >>> check_accuracy_ceiling(0.95) is not None, check_accuracy_ceiling(0.5) is None
-    (True, True)
-    """
-    if accuracy > ceiling:
-        return (
-            f"validation accuracy {accuracy:.3f} is above the ceiling {ceiling:.2f}: "
-            "check for leakage (ids, file order, duplicates across splits) before believing it"
-        )
-    return None
-
-
-def check_tool_collapse(rates: Sequence[float], patience: int = 3) -> str | None:
-    """Alarm when tool calls per episode were positive and the last ``patience`` logs are zero.
-
-    >>> check_tool_collapse([1.0, 0.8, 0.0, 0.0, 0.0]) is not None
-    True
-    >>> check_tool_collapse([0.0, 0.0, 0.0]) is None
-    True
-    """
-    if len(rates) <= patience or max(rates[:-patience]) <= 0:
-        return None
-    if all(r == 0 for r in rates[-patience:]):
-        return (
-            f"tool calls per episode collapsed to 0 for {patience} logs "
-            f"(was up to {max(rates[:-patience]):.2f}): the policy stopped looking"
-        )
-    return None
-
-
-def check_invalid_rise(rates: Sequence[float], rise: float = 0.25, k: int = 3) -> str | None:
-    """Alarm when the mean invalid-action rate of the last ``k`` logs exceeds the first ``k``'s by ``rise``.
-
-    >>> check_invalid_rise([0.0, 0.1, 0.0, 0.5, 0.6, 0.7]) is not None
-    True
-    >>> check_invalid_rise([0.1, 0.1, 0.1, 0.1, 0.1, 0.1]) is None
-    True
-    """
-    if len(rates) < 2 * k:
-        return None
-    first = sum(rates[:k]) / k
-    last = sum(rates[-k:]) / k
-    if last - first > rise:
-        return f"invalid-action rate rose from {first:.2f} to {last:.2f}: format drift"
-    return None
-
-
-def check_val_drop(start: float, final: float, start_step: int = 0) -> str | None:
-    """Alarm when a stage's last validation accuracy ended below its first (the start model's).
-
-    >>> check_val_drop(0.5, 0.25) is not None, check_val_drop(0.5, 0.5) is None
-    (True, True)
-    """
-    if final < start:
-        return (
-            f"final validation accuracy {final:.3f} is below its start {start:.3f} (step "
-            f"{start_step}): this stage made the model worse on the val split"
-        )
-    return None
-
-
-# ----------------------------------------------------------------------------------------------
-# validation with the in-memory model
-# ----------------------------------------------------------------------------------------------
-class InMemoryPolicy(TransformersPolicy):
-    """The project's transformers policy around a model already in memory (the one training)."""
-
-    def __init__(self, model, processor, *, max_tokens: int, device: str = "cpu"):
-        from astroreason.policies.openai_chat import SamplingConfig
-
-        self.name = "transformers:in-training"
-        self.sampling = SamplingConfig(temperature=0.0, max_tokens=max_tokens)
-        self.batch_size = 8
-        self.max_wait_s = 0.005
-        self.processor = processor
-        self.processor.tokenizer.padding_side = "left"
-        self.model = model
-        self.device = device
-        self._queue = None
-        self._loop_task = None
-
-
-def validate(model, processor, cfg: TrainConfig, run_dir: Path, source: Any = None) -> float:
-    """Greedy accuracy of ``model`` on ``cfg.val_episodes`` episodes of the val split."""
-    from astroreason.rollout import RolloutConfig, run_rollouts
-    from astroreason.training.env_adapter import config_env
-
-    data = source if source is not None else cfg.data
-
-    def make():
-        return config_env(cfg, data, "val")
-
-    was_training = model.training
-    side = processor.tokenizer.padding_side
-    model.eval()
-    try:
-        device = str(next(model.parameters()).device)
-        policy = InMemoryPolicy(model, processor, max_tokens=cfg.val_max_new_tokens, device=device)
-        rcfg = RolloutConfig(
-            episodes=cfg.val_episodes, concurrency=4, seed=cfg.seed, progress=False
-        )
-        summary = run_rollouts(make, policy, run_dir, rcfg, run_meta={"model": "in-training"})
-    finally:
-        processor.tokenizer.padding_side = side
-        model.train(was_training)
-    return summary.correct / max(1, summary.written)
-
-
-def trace_metrics(run_dir: str | Path) -> dict[str, Any]:
-    """Per-episode means of a validation run's traces (``{}`` when it wrote none).
-
-    ``n`` episodes; ``tool_calls`` per episode; ``on_target_rate`` over the episodes with a
-    scorable zoom/crop target (None when none is, e.g. no-tools); ``invalid_rate`` invalid actions
-    per reply and ``over_turn_rate`` (as the training rollouts' ``episode/*`` metrics);
-    ``answer_rate``; ``return`` (the mean episode return).
-    """
-    from astroreason.targets import episode_on_target
-    from astroreason.traces import TRACES_FILE, read_traces
-
-    if not (Path(run_dir) / TRACES_FILE).is_file():
-        return {}
-    recs = list(read_traces(run_dir))
-    if not recs:
-        return {}
-    n = len(recs)
-    m = [r.get("metrics") or {} for r in recs]
-    hits = [episode_on_target(r) for r in recs]
-    scored = [h for h in hits if h is not None]
-    replies = max(1, sum(int(x.get("turns", 0)) for x in m))
-    return {
-        "n": n,
-        "tool_calls": sum(int(x.get("tool_calls", 0)) for x in m) / n,
-        "on_target_rate": sum(scored) / len(scored) if scored else None,
-        "invalid_rate": sum(int(x.get("invalid_actions", 0)) for x in m) / replies,
-        "over_turn_rate": sum(bool(x.get("over_turn")) for x in m) / n,
-        "answer_rate": sum(r.get("prediction") is not None for r in recs) / n,
-        "return": sum(float(x.get("return", 0.0)) for x in m) / n,
-    }
-
-
-VAL_SCALARS = (
-    ("accuracy", "val/accuracy"),
-    ("on_target_rate", "val/on_target"),
-    ("tool_calls", "val/tool_calls"),
-    ("invalid_rate", "val/invalid"),
-    ("over_turn_rate", "val/over_turn"),
-)
-"""(``val_curve.jsonl`` column, tracking name) of the validation numbers sent to TensorBoard/W&B."""
-
-
-def val_summary(last: dict[str, Any], start: dict[str, Any] | None = None) -> str:
-    """One validation row in words: ``accuracy 0.620 (start 0.550), on-target 0.80, ...``.
-
-    ``start``: the stage's first row, shown when it is an earlier one; missing numbers are ``-``.
-    """
-
-    def num(key: str, fmt: str) -> str:
-        return fmt.format(last[key]) if _num(last.get(key)) else "-"
-
-    acc = num("accuracy", "{:.3f}")
-    if start is not None and _num(start.get("accuracy")) and start.get("step") != last.get("step"):
-        acc += f" (start {start['accuracy']:.3f})"
-    return (
-        f"accuracy {acc}, on-target {num('on_target_rate', '{:.2f}')}, "
-        f"tool calls {num('tool_calls', '{:.2f}')}, invalid {num('invalid_rate', '{:.3f}')}, "
-        f"over-turn {num('over_turn_rate', '{:.3f}')}"
-    )
-
-
-STAGE_WORDS = {
-    "sft": "SFT stage (supervised warm start on oracle tool-use conversations from the environment)",
-    "grpo": "GRPO stage (multi-turn reinforcement learning in the environment, rewarded by it)",
-}
-
-
-def model_card(
-    settings: CheckpointSettings,
-    *,
-    base_model: str,
-    data: str,
-    split_seed: int,
-    steps: int,
-    max_steps: int | None = None,
-    val_last: dict[str, Any] | None = None,
-    val_start: dict[str, Any] | None = None,
-    val_episodes: int | None = None,
-    command: str | None = None,
-    checkpoint: str | None = None,
-    folder: str | None = None,
-) -> str:
-    """The ``README.md`` of a model folder a stage saved (it replaces TRL's generated card).
-
-    Args:
-        settings: The folder's ``astroreason.json`` settings (stage in ``settings.trained``).
-        base_model: The model the stage started from.
-        data: The data file or folder.
-        split_seed: Seed of its train/val/test split.
-        steps: Optimizer steps the model had when saved.
-        max_steps: Steps the stage planned (None: not known).
-        val_last: The last validation row (``val_curve.jsonl``), None without one.
-        val_start: The stage's first validation row.
-        val_episodes: Episodes per validation.
-        command: The command that trains the stage.
-        checkpoint: ``checkpoint-N`` for a checkpoint folder; ``in progress: checkpoint-N`` for the
-            stage folder while the stage runs; None for the stage's final model.
-        folder: The model folder, for the evaluation command (default ``FOLDER``).
-    """
-    stage = str(settings.trained.get("stage", "stage"))
-    if checkpoint and checkpoint.startswith("in progress: "):
-        newest = checkpoint.removeprefix("in progress: ")
-        title = f"AstroReason {stage} (in progress: {newest})"
-        status = (
-            f"The stage has not finished: its newest checkpoint is `{newest}/`; the final model is "
-            "saved in this folder when it ends."
-        )
-        folder = f"{folder}/{newest}" if folder else None
-    elif checkpoint:
-        title = f"AstroReason {stage} {checkpoint}"
-        status = (
-            f"A checkpoint of the stage at step {steps}: the model, and the optimizer, scheduler, RNG "
-            "and trainer states that `--resume` continues from."
-        )
-    else:
-        title = f"AstroReason {stage} model"
-        status = "The stage's final model."
-    of = f" of {max_steps}" if max_steps and max_steps != steps else ""
-    opts = " ".join(f"{k}={v}" for k, v in settings.env_options.items())
-    if val_last:
-        n = f", {val_episodes} episodes" if val_episodes else ""
-        val = f"step {val_last.get('step')}{n}, greedy: {val_summary(val_last, val_start)}"
-    else:
-        val = "none"
-    lines = [
-        "---",
-        "library_name: transformers",
-        "tags:",
-        "- astroreason",
-        f"- {stage}",
-        "---",
-        "",
-        f"# {title}: {settings.env}, {settings.condition}",
-        "",
-        f"A Qwen3-VL agent from AstroReason's {STAGE_WORDS.get(stage, stage + ' stage')}. {status}",
-        "",
-        f"- stage: {stage}, {steps} optimizer steps{of}",
-        f"- base model: `{base_model}`",
-        f"- data: `{data}` (train split, split seed {split_seed}); validated on the val split",
-        f"- condition: {settings.condition}",
-        f"- env options: {opts}",
-        f"- last validation: {val}",
-        f"- settings (`astroreason.json`: what eval, rollout and serve default to): "
-        f"{settings_table(settings)}",
-        f"- rebuild: `{command}`" if command else "- rebuild: unknown (not started by the CLI)",
-        "",
-        "Evaluate it on the test split: `astroreason eval --policy transformers --model "
-        f"{shlex.quote(folder or 'FOLDER')} --data {shlex.quote(data)}"
-        + (f" --env {settings.env}" if settings.env != "galaxy" else "")
-        + " --out OUT`",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def config_name(command: str | None) -> str | None:
-    """The ``--config`` value of a command line (None when it has none)."""
-    try:
-        words = shlex.split(command or "")
-    except ValueError:
-        return None
-    for i, w in enumerate(words):
-        if w == "--config" and i + 1 < len(words):
-            return words[i + 1]
-        if w.startswith("--config="):
-            return w.split("=", 1)[1]
-    return None
-
-
-# ----------------------------------------------------------------------------------------------
-# the callback
-# ----------------------------------------------------------------------------------------------
 class TrainingMonitor(TrainerCallback):
     """Metrics, alarms, validation, budget guards and the experiment log (see the module docstring).
 
@@ -451,7 +157,7 @@ class TrainingMonitor(TrainerCallback):
     def check(self, step: int) -> None:
         """Run every series check on the history so far."""
         cfg = self.cfg
-        losses = [(h["step"], h["loss"]) for h in self.history if _num(h.get("loss"))]
+        losses = [(h["step"], h["loss"]) for h in self.history if is_real_number(h.get("loss"))]
         if losses and self.stage == "sft":  # GRPO's loss is a policy-gradient surrogate near 0
             steps, values = zip(*losses, strict=True)
             msg = check_loss_collapse(
@@ -465,12 +171,14 @@ class TrainingMonitor(TrainerCallback):
                 self.alarm(msg, step)
         if cfg.condition == "tools":
             key = "episode/tool_calls"
-            rates = [h[key] for h in self.history if _num(h.get(key))]
+            rates = [h[key] for h in self.history if is_real_number(h.get(key))]
             msg = check_tool_collapse(rates)
             if msg:
                 self.alarm(msg, step)
         invalid = [
-            h["episode/invalid_rate"] for h in self.history if _num(h.get("episode/invalid_rate"))
+            h["episode/invalid_rate"]
+            for h in self.history
+            if is_real_number(h.get("episode/invalid_rate"))
         ]
         msg = check_invalid_rise(invalid, cfg.invalid_rise)
         if msg:
@@ -486,7 +194,7 @@ class TrainingMonitor(TrainerCallback):
         try:
             self.stage_dir.mkdir(parents=True, exist_ok=True)
             with open(self.stage_dir / VAL_CURVE, "a") as f:
-                f.write(json.dumps(row, default=_plain) + "\n")
+                f.write(json.dumps(row, default=_float_or_text) + "\n")
         except OSError as e:  # a full disk must not end a training run
             print(f"[{self.stage}] could not write {VAL_CURVE}: {e}", file=sys.stderr)
         print(f"[{self.stage}] step {step}: val accuracy {accuracy:.3f}", file=sys.stderr)
@@ -501,7 +209,9 @@ class TrainingMonitor(TrainerCallback):
         Written directly, not through ``trainer.log``: transformers' reporters rename every logged
         key to ``train/...``. A failure is a warning (tracking must not end a run).
         """
-        scalars = {name: float(row[key]) for key, name in VAL_SCALARS if _num(row.get(key))}
+        scalars = {
+            name: float(row[key]) for key, name in VAL_SCALARS if is_real_number(row.get(key))
+        }
         trainer = self.trainer
         if not scalars or trainer is None:
             return
@@ -667,7 +377,7 @@ class TrainingMonitor(TrainerCallback):
         history = list(getattr(state, "log_history", None) or self.history)
         try:
             self.stage_dir.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(history, indent=1, default=_plain)
+            text = json.dumps(history, indent=1, default=_float_or_text)
             (self.stage_dir / LOG_HISTORY).write_text(text + "\n")
             self.curves = plot_curves(self.stage_dir)
         except Exception as e:
@@ -757,7 +467,7 @@ class TrainingMonitor(TrainerCallback):
         shown = [
             f"{label} {fmt.format(metrics[key])}"
             for key, label, fmt in _SHOWN
-            if _num(metrics.get(key))
+            if is_real_number(metrics.get(key))
         ]
         resume = checkpoint or last_complete_checkpoint(self.stage_dir)
         print(
@@ -775,7 +485,7 @@ class TrainingMonitor(TrainerCallback):
 
     def last_metrics(self) -> dict[str, float]:
         """The newest value of every number logged so far, rounded, and ``val_accuracy``."""
-        last = {k: v for h in self.history for k, v in h.items() if _num(v)}
+        last = {k: v for h in self.history for k, v in h.items() if is_real_number(v)}
         metrics = {k: round(float(v), 5) for k, v in last.items() if k != "step"}
         if self.val_history:
             metrics["val_accuracy"] = self.val_history[-1][1]
@@ -879,173 +589,13 @@ def train_logged(trainer: Any, monitor: TrainingMonitor, cfg: TrainConfig, stage
         raise
 
 
-def save_interrupted(trainer: Any, stage_dir: str | Path) -> str | None:
-    """Save ``checkpoint-N`` of an interrupted run at its last finished step N.
-
-    As the trainer's own saves do (weights, optimizer, scheduler, RNG and trainer state, then the
-    ``on_save`` callbacks), so ``--resume`` continues from it; the step in progress is redone.
-
-    Returns the folder, or None: no step finished, a multi-process run (its processes would have
-    to save together; the last periodic checkpoint stands), or the save failed (a warning).
-    """
-    state = getattr(trainer, "state", None)
-    step = int(getattr(state, "global_step", 0) or 0)
-    folder = Path(stage_dir) / f"checkpoint-{step}"
-    args = getattr(trainer, "args", None)
-    if step <= 0 or args is None or int(getattr(args, "world_size", 1) or 1) > 1:
-        return None
-    if (folder / "trainer_state.json").is_file():  # interrupted right after a save
-        return str(folder)
-    print(f"[{Path(stage_dir).name}] interrupted: saving {folder}", file=sys.stderr, flush=True)
-    try:
-        trainer._save_checkpoint(trainer.model, trial=None)
-        trainer.control = trainer.callback_handler.on_save(trainer.args, state, trainer.control)
-    except Exception as e:
-        print(f"[{Path(stage_dir).name}] could not save {folder}: {e}", file=sys.stderr)
-        return None
-    return str(folder)
-
-
-def scaled_save_steps(save_steps: int, planned_steps: int | None) -> int:
-    """The checkpoint interval of a stage: ``min(save_steps, max(1, planned_steps // 4))``.
-
-    At most a quarter of the planned optimizer steps, so a short run (40 steps at the default 500)
-    also leaves checkpoints for ``--resume``; an unknown plan keeps ``save_steps``. The trainer
-    also saves at the last step.
-
-    >>> scaled_save_steps(500, 40), scaled_save_steps(500, 3), scaled_save_steps(5, 400)
-    (10, 1, 5)
-    >>> scaled_save_steps(500, None)
-    500
-    """
-    if not planned_steps or planned_steps <= 0:
-        return save_steps
-    return min(save_steps, max(1, planned_steps // 4))
-
-
-def last_complete_checkpoint(stage_dir: str | Path) -> str | None:
-    """The highest ``checkpoint-N`` that holds a ``trainer_state.json`` and whose files are whole.
-
-    The trainer writes that file last, so a run killed while saving leaves a folder without it,
-    which is skipped; so is one whose weights or optimizer state are truncated (a full disk, a
-    copy cut short): :func:`checkpoint_problem` says why, on stderr, and the one before is used.
-    """
-    found = []
-    for d in Path(stage_dir).glob("checkpoint-*"):
-        step = d.name.split("-")[-1]
-        if step.isdigit() and (d / "trainer_state.json").is_file():
-            found.append((int(step), d))
-    for _, d in sorted(found, reverse=True):
-        problem = checkpoint_problem(d)
-        if problem is None:
-            return str(d)
-        print(f"[{Path(stage_dir).name}] skipping {d}: {problem}", file=sys.stderr)
-    return None
-
-
-def checkpoint_problem(folder: Path) -> str | None:
-    """Why a checkpoint cannot be resumed from (None: it can), read cheaply.
-
-    Safetensors weights must open (their header covers the file exactly); ``.pt``/``.bin`` files
-    (optimizer, scheduler, RNG) must be whole zip archives (their central directory is at the end).
-    """
-    import zipfile
-
-    from safetensors import safe_open
-
-    weights = sorted(folder.glob("*.safetensors"))
-    if not weights and not any(folder.glob("*.bin")):
-        return "no weights"
-    for path in weights:
-        try:
-            with safe_open(str(path), "pt"):
-                pass
-        except Exception as err:  # safetensors raises its own error type
-            return f"{path.name} is damaged ({str(err).splitlines()[0]})"
-    for path in [*folder.glob("*.pt"), *folder.glob("*.pth")]:
-        try:
-            with zipfile.ZipFile(path):
-                pass
-        except (zipfile.BadZipFile, OSError) as err:
-            return f"{path.name} is damaged ({err})"
-    return None
-
-
-def resume_checkpoint(cfg: TrainConfig, stage_dir: Path) -> str | None:
-    """The checkpoint to resume from (``cfg.resume``), announced on stderr; None to start afresh."""
-    last = last_complete_checkpoint(stage_dir)
-    if cfg.resume and last:
-        step = Path(last).name.split("-")[-1]
-        print(f"[{Path(stage_dir).name}] resuming from {last} (step {step})", file=sys.stderr)
-        return last
-    if cfg.resume:
-        print(
-            f"[{Path(stage_dir).name}] --resume: no checkpoint in {stage_dir}; starting at step 0",
-            file=sys.stderr,
-        )
-    elif last:
-        print(
-            f"[{Path(stage_dir).name}] {last} is from an earlier run; this run starts afresh "
-            "(--resume continues it)",
-            file=sys.stderr,
-        )
-    return None
-
-
 def _main_process(state: Any) -> bool:
     return bool(getattr(state, "is_world_process_zero", True))
 
 
-def _plain(x: Any) -> Any:
+def _float_or_text(x: Any) -> Any:
     """JSON fallback for log values (tensors, numpy scalars): a float, else the text."""
     try:
         return float(x)
     except (TypeError, ValueError):
         return str(x)
-
-
-def _num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
-
-
-def git_commit() -> str:
-    """HEAD of the repository holding this file, with ``+dirty`` when the tree has changes."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
-
-
-def data_hash(data: str | Path) -> str:
-    """sha256 of a data file, or of a folder's files (names and bytes, sorted); first 16 hex."""
-    p = Path(data)
-    h = hashlib.sha256()
-    files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-    for f in files:
-        if not f.exists():
-            return "missing"
-        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def split_summary(cfg: TrainConfig) -> str:
-    """``split seed S: train N / val M / test K rows`` of the persisted split."""
-    try:
-        from astroreason.data.splits import split_for
-        from astroreason.training.env_adapter import open_config_source
-
-        sp = split_for(open_config_source(cfg), cfg.split_seed)
-        sizes = " / ".join(f"{n} {len(sp.rows(n))}" for n in ("train", "val", "test"))
-    except Exception as e:  # the log must still be written
-        return f"split unavailable ({type(e).__name__}: {e})"
-    return f"split seed {cfg.split_seed}: {sizes} rows"

@@ -724,7 +724,7 @@ def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) 
             summary["probe"] = tower_probe(model.model.visual, processor, cfg, galaxies, spectra)
         model.save_pretrained(folder / "model")
         processor.save_pretrained(folder / "model")
-        done.write_text(json.dumps(_plain(summary), indent=1) + "\n")
+        done.write_text(json.dumps(_json_safe(summary), indent=1) + "\n")
         shutil.rmtree(folder / "trainer", ignore_errors=True)
         stages[name] = json.loads(done.read_text())
         previous = folder / "model"
@@ -744,7 +744,7 @@ def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) 
     results["ids_reference"] = ids_reference(galaxies, cfg)
     probe_s = time.perf_counter() - t
     summary = {
-        "config": _plain(dataclasses.asdict(cfg)),
+        "config": _json_safe(dataclasses.asdict(cfg)),
         "command": cfg.command,
         "parameters": count_parameters(model),
         "stages": {n: {k: v for k, v in st.items() if k != "losses"} for n, st in stages.items()},
@@ -765,7 +765,7 @@ def run_pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) 
     return summary
 
 
-def _plain(x: Any) -> Any:
+def _json_safe(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
 

@@ -35,6 +35,7 @@ from astroreason.training.env_adapter import (
     env_tool_schemas,
     open_config_source,
 )
+from astroreason.training.model_loading import load_model_and_processor, lora_config, save_final
 
 
 def conversation_row(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -166,53 +167,6 @@ class ToolConversationCollator:
         return out
 
 
-def load_model_and_processor(path: str, limits: Any = None):
-    """Model (float32 weights; TRL's mixed precision casts) and processor from ``path``.
-
-    ``limits`` (:class:`~astroreason.models.pixels.PixelLimits`, default its defaults) are set on the
-    processor, so no view is rescaled; checkpoints saved from it carry them.
-    """
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from astroreason.models.pixels import PixelLimits, apply_to_processor
-
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
-    processor = apply_to_processor(AutoProcessor.from_pretrained(path), limits or PixelLimits())
-    return model, processor
-
-
-def lora_config(cfg: TrainConfig):
-    """PEFT ``LoraConfig`` when ``cfg.lora`` (all linear layers of the language model), else None."""
-    if not cfg.lora:
-        return None
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
-
-
-def save_final(trainer, out_dir) -> None:
-    """Save a plain checkpoint with the processor, loadable by transformers and vLLM.
-
-    Full weights go through ``trainer.save_model`` (it gathers ZeRO-3 and FSDP shards, and only
-    the main process writes); a LoRA adapter is merged into its base first (unsharded runs).
-    """
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        if trainer.is_world_process_zero():
-            model.merge_and_unload().save_pretrained(out_dir)
-    else:
-        trainer.save_model(str(out_dir))
-    if trainer.is_world_process_zero():
-        trainer.processing_class.save_pretrained(out_dir)
-    trainer.accelerator.wait_for_everyone()
-
-
 def planned_sft_steps(cfg: TrainConfig, n_rows: int, world_size: int = 1) -> int:
     """Optimizer steps SFT will take: ``sft_max_steps``, else epochs x updates per epoch.
 
@@ -229,7 +183,7 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
     """Build the oracle data set, train with ``SFTTrainer``, save to ``cfg.sft_dir``.
 
     Third-party warnings go to ``sft/train.log`` (:func:`~astroreason.training.terminal.quiet_stage`).
-    Checkpoints come every :func:`~astroreason.training.monitor.scaled_save_steps` steps and at the
+    Checkpoints come every :func:`~astroreason.training.checkpoints.scaled_save_steps` steps and at the
     end; every model folder saved holds ``astroreason.json`` and our ``README.md``.
 
     Returns:
@@ -244,8 +198,9 @@ def run_sft(cfg: TrainConfig, command: str | None = None) -> dict[str, Any]:
 def _run_sft(cfg: TrainConfig, command: str | None) -> dict[str, Any]:
     from trl import SFTTrainer
 
+    from astroreason.training.checkpoints import scaled_save_steps
     from astroreason.training.leakage import audit_gate
-    from astroreason.training.monitor import TrainingMonitor, scaled_save_steps, train_logged
+    from astroreason.training.monitor import TrainingMonitor, train_logged
 
     source = open_config_source(cfg)
     leaks = audit_gate(cfg, source)

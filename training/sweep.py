@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from astroreason.errors import ConfigError
-from astroreason.training.config import ensure_tiny_assets, load_config
+from astroreason.training.bootstrap import ensure_tiny_assets
+from astroreason.training.config import load_config
 from astroreason.training.curves import VAL_CURVE, curve_rows
 from astroreason.training.experiment_log import ExperimentLog
 

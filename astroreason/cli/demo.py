@@ -360,7 +360,7 @@ def prepare_data(cfg: DemoConfig, task: DemoTask, console: Any) -> None:
     """Write the task's synthetic data (once), then print its leakage audit and its split."""
     from astroreason.data.audit import cached_audit, print_report
     from astroreason.data.splits import SplitConfig, load_or_create_split
-    from astroreason.training.config import write_synthetic_data
+    from astroreason.training.bootstrap import write_synthetic_data
     from astroreason.training.env_adapter import open_config_source
 
     data = cfg.data_path(task)

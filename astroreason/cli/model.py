@@ -12,9 +12,9 @@ from astroreason.cli.options import (
     _CODEC,
     _PRETRAIN,
 )
+from astroreason.codecs.train import CodecTrainConfig
 from astroreason.errors import ConfigError
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
-from astroreason.training.codec import CodecTrainConfig
 from astroreason.training.pretrain import PretrainConfig
 
 model_app = typer.Typer(
@@ -146,7 +146,7 @@ def model_codec(
     Galaxies of seed SEED train it; held-out galaxies of seed 9004 measure it (MSE and PSNR per
     framing, codebook usage). Numpy only at run time: `open_codec("tiny-vq")`.
     """
-    from astroreason.training.codec import train_codec
+    from astroreason.codecs.train import train_codec
 
     try:
         sizes = tuple(int(k) for k in compare.split(",") if k.strip())

@@ -14,6 +14,7 @@ import typer
 
 from astroreason.checkpoint_settings import ENV_OPTION_KEYS, resolve, settings_for
 from astroreason.cli.demo import DemoConfig
+from astroreason.codecs.train import CodecTrainConfig
 from astroreason.data.splits import SplitConfig
 from astroreason.data.synth_galaxy import GalaxySynthConfig
 from astroreason.data.synth_spectra import SpectraSynthConfig
@@ -24,7 +25,6 @@ from astroreason.eval.config import EvalConfig
 from astroreason.models.serving import ServeConfig
 from astroreason.policies.openai_chat import SamplingConfig
 from astroreason.rollout import RolloutConfig
-from astroreason.training.codec import CodecTrainConfig
 from astroreason.training.pretrain import PretrainConfig
 
 # Every option's default comes from the config dataclass it fills (one source for each knob).

@@ -26,7 +26,8 @@ def _train(
 ) -> None:
     import shlex
 
-    from astroreason.training.config import ensure_tiny_assets, load_config, stage_overrides
+    from astroreason.training.bootstrap import ensure_tiny_assets
+    from astroreason.training.config import load_config, stage_overrides
 
     overrides = list(overrides or []) + (["allow_leaky=true"] if allow_leaky else [])
     overrides += ["resume=true"] if resume else []

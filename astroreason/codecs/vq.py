@@ -3,7 +3,7 @@
 Each ``patch x patch`` block of the image, read as a vector of ``patch * patch * 3`` pixel values
 (0-255, no normalisation), becomes the id of its nearest codebook entry (squared Euclidean
 distance); decoding pastes the entries back. The codebook is learned offline by k-means
-(``astroreason.training.codec``) and saved as a folder:
+(``astroreason.codecs.train``) and saved as a folder:
 
 * ``codebook.npy``: ``(vocab_size, patch * patch * 3)`` float32, pixel values in 0-255, each row a
   patch in ``(row, column, channel)`` order;

@@ -91,7 +91,10 @@ class CodecTrainConfig:
             ),
             (self.seed != self.eval_seed, "the training and held-out seeds must differ"),
             (self.signal_weight >= 0, f"signal_weight must be >= 0, got {self.signal_weight}"),
-            (all(2 <= k <= 65536 for k in self.compare), f"--compare sizes must be 2..65536: {self.compare}"),
+            (
+                all(2 <= k <= 65536 for k in self.compare),
+                f"--compare sizes must be 2..65536: {self.compare}",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
