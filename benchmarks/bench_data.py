@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from astroreason.data.galaxy10 import Galaxy10Source, repack
+from astroreason.data.readers.galaxy10 import Galaxy10Source, repack
 
 N = 4000
 SIDE = 256

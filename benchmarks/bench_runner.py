@@ -49,7 +49,7 @@ def _encoding_rows():
 
     from PIL import Image
 
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, render_galaxy
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, render_galaxy
     from astroreason.images import _encode
     from astroreason.tools import crop, overview
 
@@ -101,7 +101,7 @@ def main() -> None:
     import gymnasium
 
     import astroreason.envs  # noqa: F401
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
     from astroreason.policies.openai_chat import OpenAIChatPolicy
     from astroreason.protocol import format_tool_call
     from astroreason.rollout import RolloutConfig, run_rollouts

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.synth_galaxy import GalaxySynthConfig, render_galaxy, write_galaxy_file
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig, render_galaxy, write_galaxy_file
 
 N = 200
 SIZE = 256

@@ -267,7 +267,7 @@ def _bench(tmp: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
     from astroreason.errors import AstroReasonError
     from astroreason.models.serving import ServeConfig, VLLMServer
 

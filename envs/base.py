@@ -30,7 +30,7 @@ from gymnasium import spaces
 
 from astroreason.conditions import Condition, check_condition, condition_spec
 from astroreason.data import SampleSource, open_source, source_kind
-from astroreason.data.splits import split_for
+from astroreason.data.quality.splits import split_for
 from astroreason.errors import ConfigError
 from astroreason.protocol import (
     FIRST_IMAGE_TEXT,

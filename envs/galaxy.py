@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from astroreason.codecs import tokens_text
-from astroreason.data.boxes import with_target_boxes
+from astroreason.data.quality.boxes import with_target_boxes
 from astroreason.envs.base import EnvConfig, ToolEnv, check_view_side, make_config
 from astroreason.errors import ConfigError
 from astroreason.protocol import tokens_hint

@@ -63,7 +63,7 @@ def load_condition_records(
 
 
 def _train_labels(env) -> np.ndarray | None:
-    from astroreason.data.splits import split_for
+    from astroreason.data.quality.splits import split_for
 
     u = env.unwrapped
     try:
@@ -74,7 +74,7 @@ def _train_labels(env) -> np.ndarray | None:
 
 
 def _audit_findings(env) -> tuple[list[dict[str, Any]] | None, str]:
-    from astroreason.data.audit import cached_audit
+    from astroreason.data.quality.audit import cached_audit
 
     source = env.unwrapped.source
     report = cached_audit(source, progress=False)

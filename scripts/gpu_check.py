@@ -184,7 +184,7 @@ class Check:
 # ----------------------------------------------------------------------------------------------
 def make_data(path: Path, n: int, size: int) -> dict[str, Any]:
     """Synthetic galaxies in the Galaxy10 DECaLS format (reused when already there)."""
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

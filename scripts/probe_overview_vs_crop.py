@@ -1,6 +1,6 @@
 """Is looking again worth it on the synthetic galaxies? Overview vs oracle crop, same pixel budget.
 
-Renders galaxies in memory with ``astroreason.data.synth_galaxy`` (balanced classes, per-row seeds
+Renders galaxies in memory with ``astroreason.data.synthesis.galaxy`` (balanced classes, per-row seeds
 as in the file), and builds two views of each at every view size (the environment's own
 resampling, from ``astroreason.tools``):
 
@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.synth_galaxy import GalaxySynthConfig, render_galaxy
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig, render_galaxy
 from astroreason.tools import overview, place_square, render_view
 
 

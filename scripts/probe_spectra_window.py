@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from astroreason.data import open_source
-from astroreason.data.synth_spectra import H_ALPHA, SpectraSynthConfig, write_spectra_dir
+from astroreason.data.synthesis.spectra import H_ALPHA, SpectraSynthConfig, write_spectra_dir
 
 FAMILIES = ("GALAXY STARFORMING", "GALAXY AGN")
 

@@ -168,7 +168,7 @@ def main() -> None:
     import torch
 
     from astroreason.data import open_source
-    from astroreason.data.splits import split_for
+    from astroreason.data.quality.splits import split_for
 
     torch.set_num_threads(args.threads)
     source = open_source(args.data)

@@ -12,7 +12,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def galaxy_file(tmp_path_factory):
     """A synthetic Galaxy10-format file: 60 galaxies, 128 px, all ten classes."""
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     path = tmp_path_factory.mktemp("galaxy") / "synth.h5"
     write_galaxy_file(path, GalaxySynthConfig(n=60, size=128, seed=3), progress=False)
@@ -22,7 +22,7 @@ def galaxy_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def spectra_dir(tmp_path_factory):
     """A folder of 32 synthetic SDSS-format spectra, classes balanced."""
-    from astroreason.data.synth_spectra import SpectraSynthConfig, write_spectra_dir
+    from astroreason.data.synthesis.spectra import SpectraSynthConfig, write_spectra_dir
 
     path = tmp_path_factory.mktemp("spectra") / "spectra_set"
     write_spectra_dir(path, SpectraSynthConfig(n=32, seed=5), progress=False)

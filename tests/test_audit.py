@@ -18,7 +18,7 @@ from fakesources import (
 )
 from rich.console import Console
 
-from astroreason.data.audit import (
+from astroreason.data.quality.audit import (
     AuditReport,
     audit_source,
     beats_baseline,
@@ -470,7 +470,7 @@ def test_class_mix_drifting_along_the_file_is_high():
 
 
 def test_row_patterns_stay_quiet_on_shuffled_rows():
-    from astroreason.data.audit import _CV, best_pattern, pattern_margin
+    from astroreason.data.quality.audit import _CV, best_pattern, pattern_margin
 
     for counts in ([6] * 10, [20] * 10, [30, 30], [40, 70, 55]):
         for seed in range(150):
@@ -482,7 +482,7 @@ def test_row_patterns_stay_quiet_on_shuffled_rows():
 
 def test_honest_synthetic_galaxy_file_is_not_flagged(tmp_path):
     from astroreason.data import open_source
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     path = write_galaxy_file(
         tmp_path / "g.h5", GalaxySynthConfig(n=120, size=32, seed=5), progress=False
@@ -519,7 +519,7 @@ def test_degenerate_coordinates_are_a_finding():
 
 
 def test_print_report_never_reads_file_strings_as_markup():
-    from astroreason.data.audit import Finding
+    from astroreason.data.quality.audit import Finding
 
     report = AuditReport(
         "data/[bold]odd.h5",

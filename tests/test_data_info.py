@@ -12,7 +12,7 @@ from fakesources import scaled_galaxy10_counts, shuffled_labels, sorted_labels, 
 
 from astroreason.cli import main
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.info import DataInfo, describe
+from astroreason.data.quality.info import DataInfo, describe
 
 
 def run_cli(args, capsys, monkeypatch) -> str:
@@ -159,7 +159,7 @@ def test_class_names_from_the_files_are_printed_literally(tmp_path, capsys, monk
     from PIL import Image
     from rich.console import Console
 
-    from astroreason.data.info import print_info
+    from astroreason.data.quality.info import print_info
 
     rng = np.random.default_rng(5)
     for c in ("[red]X", "B"):

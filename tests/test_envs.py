@@ -332,7 +332,7 @@ def test_no_metadata_reaches_any_message(galaxy_file, spectra_dir, condition):
 
 def test_env_uses_a_split_made_with_other_fractions(tmp_path):
     from astroreason.cli import main
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     path = tmp_path / "g.h5"
     write_galaxy_file(path, GalaxySynthConfig(n=40, size=64, seed=1), progress=False)

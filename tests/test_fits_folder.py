@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import astroreason.data.synth_galaxy as synth
+import astroreason.data.synthesis.galaxy as synth
 import astroreason.envs  # noqa: F401 - registers the ids
 from astroreason.data import open_source
-from astroreason.data.fits_folder import FitsFolderSource, read_grz
+from astroreason.data.readers.fits_folder import FitsFolderSource, read_grz
 from astroreason.data.stretch import asinh_rgb, sky_stats, to_noise_units
 from astroreason.envs import GALAXY_ID
 from astroreason.errors import DataError

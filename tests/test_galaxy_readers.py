@@ -16,9 +16,9 @@ from PIL import Image
 
 from astroreason.data import open_source
 from astroreason.data.classes import GALAXY10_DECALS, GALAXY10_SDSS
-from astroreason.data.folder import ImageFolderSource, pil_to_rgb_array
-from astroreason.data.galaxy10 import Galaxy10Source, repack
-from astroreason.data.parquet import ParquetGalaxySource
+from astroreason.data.readers.folder import ImageFolderSource, pil_to_rgb_array
+from astroreason.data.readers.galaxy10 import Galaxy10Source, repack
+from astroreason.data.readers.parquet import ParquetGalaxySource
 from astroreason.errors import ConfigError, DataError
 
 # ----------------------------------------------------------------------------- helpers
@@ -205,7 +205,7 @@ def test_row_spanning_chunks_warn_and_repack_fixes_them(tmp_path, monkeypatch):
         h.create_dataset("ans", data=(np.arange(40) % 10).astype(np.uint8))
         h.create_dataset("ra", data=np.linspace(0, 10, 40))
         h.attrs["note"] = "kept"
-    monkeypatch.setattr("astroreason.data.galaxy10._CHUNK_CACHE_BYTES", 1000)
+    monkeypatch.setattr("astroreason.data.readers.galaxy10._CHUNK_CACHE_BYTES", 1000)
     with pytest.warns(UserWarning, match=r"chunks of \(20, 8, 8, 1\) compressed with gzip"):
         src = Galaxy10Source(f)
     row_bytes = 20 * 32 * 32 * 3  # 48 chunks of 20x8x8x1 hold one row

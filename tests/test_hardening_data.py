@@ -33,16 +33,16 @@ import astroreason.envs  # noqa: F401 - registers the ids
 from astroreason.cli import main
 from astroreason.data import open_source, source_kind
 from astroreason.data.base import MAX_IMAGE_SIDE, check_wavelength, file_fingerprint
-from astroreason.data.boxes import has_own_boxes, with_target_boxes
-from astroreason.data.desi import DESISpectraSource
-from astroreason.data.fits_folder import FitsFolderSource
-from astroreason.data.folder import ImageFolderSource
-from astroreason.data.galaxy10 import Galaxy10Source, repack
-from astroreason.data.hf_dataset import decode_image
-from astroreason.data.lamost import LAMOSTSpectraSource
-from astroreason.data.sdss import SDSSSpectraSource
-from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
-from astroreason.data.synth_spectra import SpectraSynthConfig, make_spectrum, write_spectra_dir
+from astroreason.data.quality.boxes import has_own_boxes, with_target_boxes
+from astroreason.data.readers.desi import DESISpectraSource
+from astroreason.data.readers.fits_folder import FitsFolderSource
+from astroreason.data.readers.folder import ImageFolderSource
+from astroreason.data.readers.galaxy10 import Galaxy10Source, repack
+from astroreason.data.readers.hf_dataset import decode_image
+from astroreason.data.readers.lamost import LAMOSTSpectraSource
+from astroreason.data.readers.sdss import SDSSSpectraSource
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
+from astroreason.data.synthesis.spectra import SpectraSynthConfig, make_spectrum, write_spectra_dir
 from astroreason.envs import GALAXY_ID, SPECTRUM_ID, GalaxyEnvConfig, SpectrumEnvConfig
 from astroreason.errors import ConfigError, DataError
 from astroreason.traces import read_traces
@@ -397,7 +397,7 @@ def test_datasets_inside_groups_are_read_as_columns(tmp_path):
     import numpy as np
 
     from astroreason.data import open_source
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     path = tmp_path / "g.h5"
     write_galaxy_file(path, GalaxySynthConfig(n=20, size=64, seed=1), progress=False)

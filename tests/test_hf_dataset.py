@@ -14,8 +14,8 @@ from PIL import Image
 
 from astroreason.data import open_source
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.hf_dataset import HFDatasetSource, hf_offline
-from astroreason.data.parquet import ParquetGalaxySource
+from astroreason.data.readers.hf_dataset import HFDatasetSource, hf_offline
+from astroreason.data.readers.parquet import ParquetGalaxySource
 from astroreason.errors import DataError
 
 

@@ -13,7 +13,7 @@ import pytest
 from transformers import AutoProcessor, Qwen2VLImageProcessor
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
-from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 from astroreason.envs import GALAXY_ID
 from astroreason.models.pixels import (
     PixelLimits,

@@ -20,8 +20,6 @@ from astropy.io import fits
 
 import astroreason.envs  # noqa: F401 - registers the ids
 from astroreason.data import open_source
-from astroreason.data.desi import DESISpectraSource, merge_cameras
-from astroreason.data.lamost import LAMOSTSpectraSource
 from astroreason.data.lines import (
     GALAXY_FEATURES,
     features_for,
@@ -33,8 +31,10 @@ from astroreason.data.lines import (
     strongest_line,
     teacher_window,
 )
-from astroreason.data.sdss import SDSSSpectraSource, read_spectrum
-from astroreason.data.synth_spectra import FAMILIES, SpectraSynthConfig, make_spectrum
+from astroreason.data.readers.desi import DESISpectraSource, merge_cameras
+from astroreason.data.readers.lamost import LAMOSTSpectraSource
+from astroreason.data.readers.sdss import SDSSSpectraSource, read_spectrum
+from astroreason.data.synthesis.spectra import FAMILIES, SpectraSynthConfig, make_spectrum
 from astroreason.envs import SPECTRUM_ID
 from astroreason.errors import DataError
 from astroreason.policies import OraclePolicy, RandomPolicy

@@ -13,10 +13,10 @@ import pytest
 from astropy.io import fits
 
 from astroreason.data import open_source
-from astroreason.data import sdss as sdss_module
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.data.sdss import SDSSSpectraSource, subclass_family
-from astroreason.data.synth_spectra import (
+from astroreason.data.readers import sdss as sdss_module
+from astroreason.data.readers.sdss import SDSSSpectraSource, subclass_family
+from astroreason.data.synthesis.spectra import (
     H_ALPHA,
     NII,
     SpectraSynthConfig,

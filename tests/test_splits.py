@@ -17,7 +17,7 @@ from fakesources import (
 )
 
 from astroreason.data import base
-from astroreason.data.splits import (
+from astroreason.data.quality.splits import (
     Split,
     SplitConfig,
     fallback_split_path,
@@ -234,7 +234,7 @@ def test_saved_beside_the_file_and_loaded_back(tmp_path, monkeypatch):
     assert split_path(src, 5) == stored and stored.is_file()
     assert json.loads(stored.read_text())["fingerprint"] == src.fingerprint()
 
-    import astroreason.data.splits as splits
+    import astroreason.data.quality.splits as splits
 
     def boom(*a, **k):
         raise AssertionError("the split was remade instead of loaded")
@@ -263,7 +263,7 @@ def test_unwritable_data_folder_falls_back_to_astroreason_home(tmp_path):
 
 
 def test_failed_write_beside_the_data_falls_back(tmp_path, monkeypatch):
-    import astroreason.data.splits as splits
+    import astroreason.data.quality.splits as splits
 
     real = splits._write_atomic
 
@@ -458,7 +458,7 @@ def test_degenerate_sky_group_is_ignored_but_real_neighbours_still_group():
 def test_sky_groups_of_placeholder_coordinates_cost_linear_time():
     import time
 
-    from astroreason.data.splits import degenerate_sky, sky_groups
+    from astroreason.data.quality.splits import degenerate_sky, sky_groups
 
     n = 200_000
     meta = {"ra": np.zeros(n), "dec": np.zeros(n)}

@@ -6,7 +6,7 @@ import pytest
 
 from astroreason.data import open_source
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.synth_galaxy import (
+from astroreason.data.synthesis.galaxy import (
     GalaxySynthConfig,
     class_sequence,
     render_galaxy,

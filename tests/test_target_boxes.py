@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from astroreason.data import open_source
-from astroreason.data.boxes import (
+from astroreason.data.quality.boxes import (
     BoxCache,
     BoxedSource,
     boxes_path,
     find_target,
     with_target_boxes,
 )
-from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 from astroreason.targets import episode_on_target
 from astroreason.traces import read_traces
 

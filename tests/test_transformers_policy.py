@@ -36,7 +36,7 @@ def test_shipped_checkpoint_zooms_on_the_galaxy_and_answers(tmp_path, capsys):
     from pathlib import Path
 
     from astroreason.cli import main
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
     from astroreason.targets import episode_on_target
 
     ckpt = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny-galaxy-agent"

@@ -32,11 +32,11 @@ def ensure_tiny_assets(cfg: TrainConfig) -> None:
 def write_synthetic_data(env: str, path: Path, n: int, seed: int) -> None:
     """Synthetic data for ``env`` at ``path``: a Galaxy10-format file, or a folder of SDSS spectra."""
     if env == "spectrum":
-        from astroreason.data.synth_spectra import SpectraSynthConfig, write_spectra_dir
+        from astroreason.data.synthesis.spectra import SpectraSynthConfig, write_spectra_dir
 
         write_spectra_dir(path, SpectraSynthConfig(n=n, seed=seed), progress=True)
         return
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_galaxy_file(path, GalaxySynthConfig(n=n, seed=seed), progress=True)

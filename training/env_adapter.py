@@ -94,7 +94,7 @@ def open_config_source(cfg: Any):
 
     Share it between envs, training and validation: a source opened without the task would carry
     the default task's labels (SDSS ``class``) into every env made from it. Galaxy files without
-    target boxes get them (:mod:`astroreason.data.boxes`) for the train and val rows, once, when the
+    target boxes get them (:mod:`astroreason.data.quality.boxes`) for the train and val rows, once, when the
     condition offers tools (the teacher aims at them, validation scores them).
     """
     from astroreason.data import open_source
@@ -102,8 +102,8 @@ def open_config_source(cfg: Any):
     kwargs = {"task": cfg.spectrum_task} if cfg.env == "spectrum" else {}
     source = open_source(cfg.data, **kwargs)
     if cfg.env == "galaxy" and condition_spec(cfg.condition).uses_tools:
-        from astroreason.data.boxes import has_own_boxes, with_target_boxes
-        from astroreason.data.splits import split_for
+        from astroreason.data.quality.boxes import has_own_boxes, with_target_boxes
+        from astroreason.data.quality.splits import split_for
 
         if has_own_boxes(source):
             return source

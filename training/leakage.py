@@ -1,7 +1,7 @@
 """Training audits its data first: a high-severity leakage finding stops the run before any step.
 
 The overnight failure behind this project happened in training, so every SFT and GRPO run reads
-:func:`astroreason.data.audit.cached_audit` of its data (computed once per file and labels, cached
+:func:`astroreason.data.quality.audit.cached_audit` of its data (computed once per file and labels, cached
 beside the data). A high-severity finding (row order, an id column or a metadata column that predicts
 the label, identical pixels under different labels) raises :class:`LeakyDataError`: one line naming
 the finding, exit status 2 from the CLI. ``allow_leaky`` (``--allow-leaky``) lets the run go on and
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from astroreason.data.audit import Finding, cached_audit
+from astroreason.data.quality.audit import Finding, cached_audit
 from astroreason.errors import AstroReasonError
 
 

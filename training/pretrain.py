@@ -227,7 +227,7 @@ class PretrainConfig:
 # ----------------------------------------------------------------------------------------------
 def write_corpus(cfg: PretrainConfig, progress: bool = True) -> Path:
     """Write (or reuse) the corpus galaxies as ``WORK/galaxies.h5``."""
-    from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+    from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 
     path = Path(cfg.work) / "galaxies.h5"
     gcfg = GalaxySynthConfig(n=cfg.n_galaxies, size=256, seed=cfg.galaxy_seed)
@@ -327,7 +327,7 @@ class SpectrumCorpus:
     """The tower's spectrum head: the four families (the subclass question's answers)."""
 
     def __init__(self, cfg: PretrainConfig):
-        from astroreason.data.synth_spectra import SpectraSynthConfig
+        from astroreason.data.synthesis.spectra import SpectraSynthConfig
 
         self.cfg = cfg
         self.scfg = SpectraSynthConfig(n=cfg.n_spectra, seed=cfg.spectra_seed)
@@ -335,7 +335,7 @@ class SpectrumCorpus:
 
     def get(self, i: int):
         """Spectrum ``i`` (cached)."""
-        from astroreason.data.synth_spectra import make_spectrum
+        from astroreason.data.synthesis.spectra import make_spectrum
 
         if i not in self._cache:
             self._cache[i] = make_spectrum(i, self.scfg)

@@ -42,7 +42,7 @@ def data_hash(data: str | Path) -> str:
 def split_summary(cfg: TrainConfig) -> str:
     """``split seed S: train N / val M / test K rows`` of the persisted split."""
     try:
-        from astroreason.data.splits import split_for
+        from astroreason.data.quality.splits import split_for
         from astroreason.training.env_adapter import open_config_source
 
         sp = split_for(open_config_source(cfg), cfg.split_seed)

@@ -13,9 +13,9 @@ from astroreason.cli.options import (
     _SPECTRA_SYNTH,
     _SPLIT,
 )
-from astroreason.data.splits import SplitConfig
-from astroreason.data.synth_galaxy import GalaxySynthConfig
-from astroreason.data.synth_spectra import SpectraSynthConfig
+from astroreason.data.quality.splits import SplitConfig
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig
+from astroreason.data.synthesis.spectra import SpectraSynthConfig
 from astroreason.errors import ConfigError
 
 data_app = typer.Typer(help="Synthetic data, splits and the leakage audit.", no_args_is_help=True)
@@ -36,7 +36,7 @@ def synth_galaxy(
     ] = _GALAXY_SYNTH.seed,
 ) -> None:
     """Render synthetic galaxies with GalSim into a Galaxy10 DECaLS-format HDF5 file."""
-    from astroreason.data.synth_galaxy import write_galaxy_file
+    from astroreason.data.synthesis.galaxy import write_galaxy_file
 
     try:  # a fresh clone has no data/ folder: the README's first command makes it
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def synth_spectra(
     ] = _SPECTRA_SYNTH.seed,
 ) -> None:
     """Write synthetic SDSS-format spectra (STAR, GALAXY STARFORMING/AGN, QSO BROADLINE)."""
-    from astroreason.data.synth_spectra import write_spectra_dir
+    from astroreason.data.synthesis.spectra import write_spectra_dir
 
     write_spectra_dir(out, SpectraSynthConfig(n=n, seed=seed), progress=True)
     typer.echo(f"wrote {n} spectra to {out}")
@@ -78,7 +78,7 @@ def data_info(
     range and dtype from a seeded sample, bands, the metadata columns and which of them (and whether
     the row order) could leak the label, from the leakage audit without pixel hashing.
     """
-    from astroreason.data.info import describe, print_info
+    from astroreason.data.quality.info import describe, print_info
 
     info = describe(path, sample_rows=sample, seed=seed)
     if as_json:
@@ -99,8 +99,8 @@ def data_boxes(
     ahead to see what was found. Files with their own boxes (the synthetic set) are left alone.
     """
     from astroreason.data import open_source
-    from astroreason.data.boxes import has_own_boxes, shared_cache
-    from astroreason.data.splits import split_for
+    from astroreason.data.quality.boxes import has_own_boxes, shared_cache
+    from astroreason.data.quality.splits import split_for
 
     src = open_source(path)
     if src.kind != "image":
@@ -131,7 +131,7 @@ def data_repack(
     force: Annotated[bool, typer.Option(help="Overwrite DST.")] = False,
 ) -> None:
     """Rewrite a Galaxy10 file one image per chunk (fast random reads), optionally shuffled."""
-    from astroreason.data.galaxy10 import repack
+    from astroreason.data.readers.galaxy10 import repack
 
     out = repack(src, dst, compression, overwrite=force, shuffle_seed=seed if shuffle else None)
     typer.echo(f"wrote {out}" + (f" (rows shuffled, seed {seed})" if shuffle else ""))
@@ -147,7 +147,7 @@ def data_split(
 ) -> None:
     """Create (or show) the persisted, stratified, leakage-safe train/val/test split of a data file."""
     from astroreason.data import open_source
-    from astroreason.data.splits import load_or_create_split
+    from astroreason.data.quality.splits import load_or_create_split
 
     src = open_source(path)
     split = load_or_create_split(src, SplitConfig(seed=seed, val=val, test=test), overwrite=force)
@@ -162,7 +162,7 @@ def data_audit(
 ) -> None:
     """Look for shortcuts to the label: row order, id columns, metadata, duplicates, imbalance."""
     from astroreason.data import open_source
-    from astroreason.data.audit import audit_source, print_report
+    from astroreason.data.quality.audit import audit_source, print_report
 
     report = audit_source(open_source(path))
     if as_json:

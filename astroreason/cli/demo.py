@@ -358,8 +358,8 @@ def run_demo(cfg: DemoConfig = DemoConfig(), console: Any = None) -> dict[str, A
 
 def prepare_data(cfg: DemoConfig, task: DemoTask, console: Any) -> None:
     """Write the task's synthetic data (once), then print its leakage audit and its split."""
-    from astroreason.data.audit import cached_audit, print_report
-    from astroreason.data.splits import SplitConfig, load_or_create_split
+    from astroreason.data.quality.audit import cached_audit, print_report
+    from astroreason.data.quality.splits import SplitConfig, load_or_create_split
     from astroreason.training.bootstrap import write_synthetic_data
     from astroreason.training.env_adapter import open_config_source
 

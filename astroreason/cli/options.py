@@ -15,9 +15,9 @@ import typer
 from astroreason.checkpoint_settings import ENV_OPTION_KEYS, resolve, settings_for
 from astroreason.cli.demo import DemoConfig
 from astroreason.codecs.train import CodecTrainConfig
-from astroreason.data.splits import SplitConfig
-from astroreason.data.synth_galaxy import GalaxySynthConfig
-from astroreason.data.synth_spectra import SpectraSynthConfig
+from astroreason.data.quality.splits import SplitConfig
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig
+from astroreason.data.synthesis.spectra import SpectraSynthConfig
 from astroreason.envs.galaxy import GalaxyEnvConfig
 from astroreason.envs.spectrum import SpectrumEnvConfig
 from astroreason.errors import ConfigError

@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 from astroreason.codecs.vq import CODEBOOK_FILE, VQCodec, to_patches
-from astroreason.data.synth_galaxy import GalaxySynthConfig, write_galaxy_file
+from astroreason.data.synthesis.galaxy import GalaxySynthConfig, write_galaxy_file
 from astroreason.errors import ConfigError
 from astroreason.tools import COORD_MAX, crop, overview, zoom
 
@@ -399,7 +399,7 @@ Vocabulary {info["vocab_size"]}, patch {info["patch"]} px; codebook {info["vocab
 {info["patch"] ** 2 * 3} float32 (`{CODEBOOK_FILE}`, {cb:,} bytes); folder {size:,} bytes without this card.
 
 ## Training data
-- {r["n"]} synthetic galaxies (`astroreason.data.synth_galaxy`, 256 px fields, seed {r["seed"]}: no demo,
+- {r["n"]} synthetic galaxies (`astroreason.data.synthesis.galaxy`, 256 px fields, seed {r["seed"]}: no demo,
   val or test set uses it), {r["train_views"]:,} views of {r["view"]} px, one per framing per galaxy,
   cut with the env's own tools: {", ".join(r["framings"])} (the overview of the whole field; zooms by 2,
   3 and 4 of it, on the galaxy three times in four, anywhere otherwise; a crop of the galaxy's box with

@@ -26,15 +26,15 @@ def open_source(path: str | os.PathLike | SampleSource, **kwargs) -> SampleSourc
             - an HDF5 file (Galaxy10 DECaLS or SDSS format);
             - a spectrum FITS file, or a folder holding them directly (SDSS ``spec-*.fits``, DESI
               ``coadd-*.fits`` with their Redrock files, LAMOST ``spec-*.fits`` / ``.fits.gz``; told
-              apart by their headers, see :mod:`~astroreason.data.spectra_formats`);
+              apart by their headers, see :mod:`~astroreason.data.readers.spectra_formats`);
             - a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``
-              (:class:`~astroreason.data.hf_dataset.HFDatasetSource`);
+              (:class:`~astroreason.data.readers.hf_dataset.HFDatasetSource`);
             - a folder of ``class_name/*.fits`` g/r/z cutouts
-              (:class:`~astroreason.data.fits_folder.FitsFolderSource`);
+              (:class:`~astroreason.data.readers.fits_folder.FitsFolderSource`);
             - a parquet file or a folder of them (or with a ``data/`` folder): a Galaxy10 export
-              (:class:`~astroreason.data.parquet.ParquetGalaxySource`) when its schema is one and no
+              (:class:`~astroreason.data.readers.parquet.ParquetGalaxySource`) when its schema is one and no
               Hugging Face option (``hf_split``, ``image_column``, ``label_column``) is given, else
-              :class:`~astroreason.data.hf_dataset.HFDatasetSource`;
+              :class:`~astroreason.data.readers.hf_dataset.HFDatasetSource`;
             - a dataset repository folder (a ``README.md`` dataset card starting with ``---``):
               ``HFDatasetSource``;
             - else a folder of ``class_name/*.png`` images.
@@ -93,13 +93,13 @@ def _reader(p: Path, kwargs: dict) -> type[SampleSource]:
         suffix = ".fits"
     if p.is_file():
         if suffix in {".h5", ".hdf5"}:
-            from astroreason.data.galaxy10 import Galaxy10Source
+            from astroreason.data.readers.galaxy10 import Galaxy10Source
 
             return Galaxy10Source
         if suffix == ".parquet":
             return _parquet_reader(p, kwargs)
         if suffix in {".fits", ".fit", ".fts"}:
-            from astroreason.data.spectra_formats import detect_file
+            from astroreason.data.readers.spectra_formats import detect_file
 
             return _spectra_reader(detect_file(p))
         raise DataError(
@@ -111,23 +111,23 @@ def _reader(p: Path, kwargs: dict) -> type[SampleSource]:
         names = [c.name for c in p.iterdir()]
     except OSError as err:
         raise DataError(p, f"cannot list the folder: {err.strerror or err}") from None
-    from astroreason.data.spectra_formats import detect_folder, is_fits_name
+    from astroreason.data.readers.spectra_formats import detect_folder, is_fits_name
 
     if any(is_fits_name(n) for n in names):
         return _spectra_reader(detect_folder(p))
-    from astroreason.data.hf_dataset import HFDatasetSource, is_saved_dataset
+    from astroreason.data.readers.hf_dataset import HFDatasetSource, is_saved_dataset
 
     if is_saved_dataset(p):
         return HFDatasetSource
     if _has_fits_class_folders(p):
-        from astroreason.data.fits_folder import FitsFolderSource
+        from astroreason.data.readers.fits_folder import FitsFolderSource
 
         return FitsFolderSource
     if any(n.lower().endswith(".parquet") for n in names) or (p / "data").is_dir():
         return _parquet_reader(p, kwargs)
     if _is_dataset_card(p / "README.md"):
         return HFDatasetSource
-    from astroreason.data.folder import ImageFolderSource
+    from astroreason.data.readers.folder import ImageFolderSource
 
     return ImageFolderSource
 
@@ -137,18 +137,18 @@ _HF_OPTIONS = {"hf_split", "image_column", "label_column"}
 
 def _parquet_reader(p: Path, kwargs: dict) -> type[SampleSource]:
     """A Galaxy10 export by its schema (and no Hugging Face option given), else the generic reader."""
-    from astroreason.data.parquet import ParquetGalaxySource, is_galaxy10_export
+    from astroreason.data.readers.parquet import ParquetGalaxySource, is_galaxy10_export
 
     if not _HF_OPTIONS & set(kwargs) and is_galaxy10_export(p):
         return ParquetGalaxySource
-    from astroreason.data.hf_dataset import HFDatasetSource
+    from astroreason.data.readers.hf_dataset import HFDatasetSource
 
     return HFDatasetSource
 
 
 def _has_fits_class_folders(p: Path) -> bool:
     """Whether a (non-hidden) subfolder of ``p`` holds a FITS file."""
-    from astroreason.data.spectra_formats import is_fits_name
+    from astroreason.data.readers.spectra_formats import is_fits_name
 
     for d in sorted(p.iterdir()):
         if d.name.startswith(".") or not d.is_dir():
@@ -169,13 +169,13 @@ def _is_dataset_card(readme: Path) -> bool:
 
 def _spectra_reader(fmt: str) -> type[SampleSource]:
     if fmt == "desi":
-        from astroreason.data.desi import DESISpectraSource
+        from astroreason.data.readers.desi import DESISpectraSource
 
         return DESISpectraSource
     if fmt == "lamost":
-        from astroreason.data.lamost import LAMOSTSpectraSource
+        from astroreason.data.readers.lamost import LAMOSTSpectraSource
 
         return LAMOSTSpectraSource
-    from astroreason.data.sdss import SDSSSpectraSource
+    from astroreason.data.readers.sdss import SDSSSpectraSource
 
     return SDSSSpectraSource

@@ -1,7 +1,7 @@
 """The one g/r/z -> RGB mapping of the project: an asinh stretch of bands in sky-noise units.
 
-The synthetic galaxies (:mod:`~astroreason.data.synth_galaxy`) are rendered in units of the background
-noise and mapped by :func:`asinh_rgb`; real FITS cutouts (:mod:`~astroreason.data.fits_folder`) are
+The synthetic galaxies (:mod:`~astroreason.data.synthesis.galaxy`) are rendered in units of the background
+noise and mapped by :func:`asinh_rgb`; real FITS cutouts (:mod:`~astroreason.data.readers.fits_folder`) are
 first put in the same units by :func:`to_noise_units` (sky median subtracted, divided by a robust sky
 sigma), then mapped by the same function, so both look alike to a model.
 """

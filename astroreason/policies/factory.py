@@ -57,7 +57,7 @@ def make_policy(
     if kind == "random":
         return RandomPolicy(seed=seed)
     if kind == "majority":
-        from astroreason.data.splits import split_for
+        from astroreason.data.quality.splits import split_for
 
         if env is None:
             raise ConfigError("--policy majority needs an environment to read the train labels")

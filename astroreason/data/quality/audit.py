@@ -61,7 +61,12 @@ from typing import Any, Literal
 import numpy as np
 
 from astroreason.data.base import SampleSource, cache_home
-from astroreason.data.splits import degenerate_sky, sky_groups, sky_pairs, source_pixel_hashes
+from astroreason.data.quality.splits import (
+    degenerate_sky,
+    sky_groups,
+    sky_pairs,
+    source_pixel_hashes,
+)
 from astroreason.jsonutil import jsonable
 
 Severity = Literal["high", "medium", "low", "info"]

@@ -36,7 +36,7 @@ from PIL import Image
 
 from astroreason.data.base import Sample, SampleSource, check_image_size, file_fingerprint
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.folder import pil_to_rgb_array
+from astroreason.data.readers.folder import pil_to_rgb_array
 from astroreason.errors import DataError
 
 IMAGE_NAMES = ("image", "rgb_image", "img", "images", "picture")

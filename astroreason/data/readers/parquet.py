@@ -1,8 +1,8 @@
 """Hugging Face parquet exports of Galaxy10 DECaLS, read from local files with ``datasets``.
 
-The Galaxy10 case of :mod:`~astroreason.data.hf_dataset` (whose offline loading, metadata and image
+The Galaxy10 case of :mod:`~astroreason.data.readers.hf_dataset` (whose offline loading, metadata and image
 decoding it shares); other parquet data (string labels, other class sets) goes to
-:class:`~astroreason.data.hf_dataset.HFDatasetSource`.
+:class:`~astroreason.data.readers.hf_dataset.HFDatasetSource`.
 
 Two schemas are known: ``image`` + ``label`` (e.g. ``matthieulel/galaxy10_decals``), and ``rgb_image`` +
 ``gz10_label`` with ``object_id``, ``ra``, ``dec``, ``redshift``, ``rgb_pixel_scale``
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from astroreason.data.classes import GALAXY10_DECALS
-from astroreason.data.hf_dataset import HFDatasetSource, hf_load
+from astroreason.data.readers.hf_dataset import HFDatasetSource, hf_load
 from astroreason.errors import DataError
 
 IMAGE_COLUMNS = ("image", "rgb_image")
@@ -33,7 +33,7 @@ LABEL_COLUMNS = ("label", "gz10_label")
 class ParquetGalaxySource(HFDatasetSource):
     """Galaxy10 DECaLS rows from one ``.parquet`` file or a folder of them (searched recursively).
 
-    The Galaxy10 case of :class:`~astroreason.data.hf_dataset.HFDatasetSource`: every parquet file
+    The Galaxy10 case of :class:`~astroreason.data.readers.hf_dataset.HFDatasetSource`: every parquet file
     under the path in one table (splits ignored: the project makes its own), the Galaxy10 DECaLS
     class names whatever the export calls them, integer labels 0..9 required.
 

@@ -1,13 +1,14 @@
 """What a user must know about a data set before a run (``astroreason data info``).
 
-:func:`describe` reads the labels and metadata columns whole, and pixels from a seeded sample of rows
-only (sizes, value range, dtype), then asks the leakage audit (:func:`~astroreason.data.audit.audit_source`
-without pixel hashing, its classifier checks on a seeded subsample) which columns, and whether the row
-order, could leak the label. The columns listed are the audit's
-(:func:`~astroreason.data.audit.audit_columns`): each column of a 2-D dataset on its own line
-(``features[:,3]``), datasets inside HDF5 groups by path (``meta/redshift``). :func:`print_info` renders
-the result with rich, every file-derived string escaped (a class folder named ``[red]X`` prints as
-such); :meth:`DataInfo.to_json` gives it to scripts.
+:func:`describe` reads the labels and metadata columns whole, and pixels from a seeded sample of
+rows only (sizes, value range, dtype), then asks the leakage audit
+(:func:`~astroreason.data.quality.audit.audit_source` without pixel hashing, its classifier checks
+on a seeded subsample) which columns, and whether the row order, could leak the label. The columns
+listed are the audit's (:func:`~astroreason.data.quality.audit.audit_columns`): each column of a 2-D
+dataset on its own line (``features[:,3]``), datasets inside HDF5 groups by path
+(``meta/redshift``). :func:`print_info` renders the result with rich, every file-derived string
+escaped (a class folder named ``[red]X`` prints as such); :meth:`DataInfo.to_json` gives it to
+scripts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from astroreason.data.audit import (
+from astroreason.data.base import SampleSource
+from astroreason.data.quality.audit import (
     MAX_WIDTH,
     AuditReport,
     Finding,
@@ -33,7 +35,6 @@ from astroreason.data.audit import (
     is_id_like,
     jsonable,
 )
-from astroreason.data.base import SampleSource
 from astroreason.errors import DataError
 
 

@@ -1,6 +1,6 @@
 """A folder of FITS galaxy cutouts: ``root/class_name/*.fits`` (also ``.fit``, ``.fts``, gzipped).
 
-Laid out like :class:`~astroreason.data.folder.ImageFolderSource`: class names are the sorted
+Laid out like :class:`~astroreason.data.readers.folder.ImageFolderSource`: class names are the sorted
 subfolder names or the lines of ``root/classes.txt``, hidden entries are ignored, files are sorted
 within each class (so **row order is sorted by class**; splits shuffle, row ids never reach a model).
 
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from astroreason.data.base import Sample, SampleSource, check_image_size
-from astroreason.data.folder import list_class_files
-from astroreason.data.spectra_formats import FITS_SUFFIXES, is_fits_name
+from astroreason.data.readers.folder import list_class_files
+from astroreason.data.readers.spectra_formats import FITS_SUFFIXES, is_fits_name
 from astroreason.data.stretch import (
     STRETCH_MAX,
     STRETCH_SOFTENING,

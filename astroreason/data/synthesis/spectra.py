@@ -1,10 +1,11 @@
 """Synthetic SDSS-format spectra: stars, star-forming and AGN galaxies, broad-line quasars.
 
 Each spectrum is written as an SDSS ``spec-PLATE-MJD-FIBER.fits`` file that
-:class:`~astroreason.data.sdss.SDSSSpectraSource` (and any SDSS tool) reads: a primary HDU, HDU1 ``COADD``
-(``flux``, ``loglam``, ``ivar``, ``and_mask``, ``model``) and HDU2 ``SPALL`` (``CLASS``, ``SUBCLASS``,
-``Z``, ``ZWARNING``, ``PLATE``, ``MJD``, ``FIBERID``, plus the hidden ground truth ``KEY_WMIN`` and
-``KEY_WMAX``: the observed-frame window that decides the class, never shown to a model).
+:class:`~astroreason.data.readers.sdss.SDSSSpectraSource` (and any SDSS tool) reads: a primary HDU,
+HDU1 ``COADD`` (``flux``, ``loglam``, ``ivar``, ``and_mask``, ``model``) and HDU2 ``SPALL``
+(``CLASS``, ``SUBCLASS``, ``Z``, ``ZWARNING``, ``PLATE``, ``MJD``, ``FIBERID``, plus the hidden
+ground truth ``KEY_WMIN`` and ``KEY_WMAX``: the observed-frame window that decides the class, never
+shown to a model).
 
 The four families are balanced:
 

@@ -261,7 +261,7 @@ class Galaxy10Source(SampleSource):
                 f"{self.path}: images are stored in chunks of {chunks}"
                 f"{' compressed with ' + compression if compression else ''}: "
                 f"one random read touches {row_bytes / 1e6:.0f} MB; "
-                "astroreason.data.galaxy10.repack() rewrites the file with one image per chunk",
+                "astroreason.data.readers.galaxy10.repack() rewrites the file with one image per chunk",
                 stacklevel=3,
             )
 

@@ -33,7 +33,7 @@ from astropy.io import fits
 
 from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.data.sdss import (
+from astroreason.data.readers.sdss import (
     _check_size,
     _float,
     _int,
@@ -63,7 +63,8 @@ class LAMOSTSpectraSource(SampleSource):
     Args:
         path: A file, or a folder whose ``spec-*.fits`` (``.fit``, ``.fts``, ``.fits.gz``) files are read.
         task: ``"class"`` (STAR, GALAXY, QSO) or ``"subclass"`` (the families of
-            :func:`~astroreason.data.sdss.subclass_family`; LAMOST stellar subclasses are all ``STAR``).
+            :func:`~astroreason.data.readers.sdss.subclass_family`; LAMOST stellar subclasses are all
+            ``STAR``).
 
     Raises:
         ConfigError: ``task`` is not ``"class"`` or ``"subclass"``.

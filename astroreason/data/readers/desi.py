@@ -36,7 +36,7 @@ from astropy.io import fits
 
 from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
 from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.data.sdss import (
+from astroreason.data.readers.sdss import (
     _check_size,
     _float,
     _int,
@@ -78,7 +78,7 @@ class DESISpectraSource(SampleSource):
         path: A coadd file, or a folder whose ``coadd-*.fits`` files are read (their Redrock files
             beside them).
         task: ``"class"`` (SPECTYPE: STAR, GALAXY, QSO) or ``"subclass"`` (the families of
-            :func:`~astroreason.data.sdss.subclass_family` from SPECTYPE/SUBTYPE; Redrock leaves
+            :func:`~astroreason.data.readers.sdss.subclass_family` from SPECTYPE/SUBTYPE; Redrock leaves
             SUBTYPE blank for galaxies, so most galaxies have no family).
 
     Raises:
