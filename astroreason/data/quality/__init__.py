@@ -1,0 +1,1 @@
+"""Data-quality checks: the leakage audit, data info, splits and target boxes."""

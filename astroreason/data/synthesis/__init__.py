@@ -1,0 +1,1 @@
+"""Synthetic data sets: rendered galaxies and SDSS-format spectra."""
