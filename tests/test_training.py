@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from astroreason.envs.factory import make_env
 from astroreason.errors import ConfigError
 from astroreason.protocol import format_tool_call
 from astroreason.reward import RewardConfig
@@ -38,7 +39,6 @@ from astroreason.training.env_adapter import (
     env_tool_schemas,
     episode_reward,
     grpo_rows,
-    make_env,
     tool_schema_json,
 )
 from astroreason.training.monitor import TrainingMonitor

@@ -44,8 +44,7 @@ import numpy as np
 
 from astroreason.chat import content_blocks
 from astroreason.conditions import condition_spec
-from astroreason.envs import ENV_IDS
-from astroreason.errors import ConfigError
+from astroreason.envs.factory import make_env
 from astroreason.images import to_pil
 from astroreason.protocol import format_tool_call
 from astroreason.targets import calls_on_target
@@ -76,17 +75,6 @@ class EpisodeStats:
     invalid: int = 0
     over_turn: int = 0
     completion_tokens: int = 0
-
-
-def make_env(
-    env: str, data: Any, split: str, condition: str, **env_options: Any
-) -> gymnasium.Env:
-    """The registered environment ``env`` (``galaxy`` or ``spectrum``: :data:`ENV_IDS`), checked."""
-    if env not in ENV_IDS:
-        raise ConfigError(f"env: unknown {env!r}; choose {' or '.join(ENV_IDS)}")
-    return gymnasium.make(
-        ENV_IDS[env], data=data, split=split, condition=condition, **env_options
-    )
 
 
 def open_config_source(cfg: Any):
