@@ -30,3 +30,10 @@ class DataError(AstroReasonError):
 
 class ConfigError(AstroReasonError):
     """A configuration value or command-line option is invalid."""
+
+
+def check_counts(**counts: int | None) -> None:
+    """Each count (None: unset) must be a whole number of at least 1; else one ConfigError line."""
+    for name, n in counts.items():
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"{name}: must be at least 1, got {n}")

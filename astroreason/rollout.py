@@ -22,18 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from astroreason.chat import images_of
-from astroreason.errors import AstroReasonError, ConfigError, DataError
+from astroreason.errors import AstroReasonError, DataError, check_counts
 from astroreason.policies.base import Policy
 from astroreason.runlock import RunLock
 from astroreason.sync import run_sync
 from astroreason.traces import TraceRecord, TraceWriter, episode_id, trace_record
-
-
-def check_counts(**counts: int | None) -> None:
-    """Each count (None: unset) must be a whole number of at least 1; else one ConfigError line."""
-    for name, n in counts.items():
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-            raise ConfigError(f"{name}: must be at least 1, got {n}")
 
 
 @dataclass(frozen=True)

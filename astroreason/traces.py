@@ -247,11 +247,16 @@ TRACE_TEXT_CAP = 32_000
 (the environment already judges replies over ``max_reply_chars``, 8,000 by default, invalid)."""
 
 
-def cap_text(text: Any, cap: int = TRACE_TEXT_CAP) -> Any:
-    """``text`` cut to ``cap`` characters with a mark saying how many were dropped (non-text as is)."""
+def cut_mark(n: int, what: str = "characters", tail: str = " not kept") -> str:
+    """The mark that ends a cut text: ``… [N more characters not kept]`` (``tail`` varies)."""
+    return f"\u2026 [{n} more {what}{tail}]"
+
+
+def cap_text(text: Any, cap: int = TRACE_TEXT_CAP, tail: str = " not kept") -> Any:
+    """``text`` cut to ``cap`` characters and marked (:func:`cut_mark`); non-text as it is."""
     if not isinstance(text, str) or len(text) <= cap:
         return text
-    return f"{text[:cap]}… [{len(text) - cap} more characters not kept]"
+    return text[:cap] + cut_mark(len(text) - cap, tail=tail)
 
 
 def _cap_message(message: dict[str, Any]) -> dict[str, Any]:

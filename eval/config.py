@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from astroreason.conditions import CONDITIONS, check_condition
-from astroreason.errors import ConfigError
-from astroreason.rollout import check_counts
+from astroreason.errors import ConfigError, check_counts
 
 STANDARD_CONDITIONS = ("tools", "no-tools", "no-tools-matched", "blank-tools", "blind")
 """The conditions ``astroreason eval`` runs unless told: the policy with and without tools, the

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from astroreason.conditions import TRAINABLE_CONDITIONS
-from astroreason.errors import ConfigError
+from astroreason.errors import ConfigError, check_counts
 from astroreason.models.pixels import MAX_PIXELS, MIN_PIXELS
 from astroreason.reward import RewardConfig
 
@@ -344,13 +344,12 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"sft_{err}") from None
     if cfg.vllm_mode not in ("colocate", "server"):
         raise ConfigError(f"vllm_mode: {cfg.vllm_mode!r}; choose colocate or server")
-    for name in ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps",
-                 "save_steps", "val_max_new_tokens", "max_completion_length",
-                 "max_tool_calls", "synth_n", "view_size", "view_width", "view_height"):  # fmt: skip
-        value = getattr(cfg, name)
-        if value < (0 if name == "max_tool_calls" else 1):
-            raise ConfigError(f"{name}: must be at least {0 if name == 'max_tool_calls' else 1}, "
-                              f"got {value}")  # fmt: skip
+    counts = ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps",
+              "save_steps", "val_max_new_tokens", "max_completion_length", "synth_n",
+              "view_size", "view_width", "view_height")  # fmt: skip
+    check_counts(**{name: getattr(cfg, name) for name in counts})
+    if cfg.max_tool_calls < 0:
+        raise ConfigError(f"max_tool_calls: must be at least 0, got {cfg.max_tool_calls}")
     for name in ("learning_rate", "sft_learning_rate", "temperature"):
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value >= 0 and (value > 0 or name == "temperature")):

@@ -135,12 +135,14 @@ def _given(ctx: typer.Context, name: str) -> bool:
 
 
 def _with_checkpoint_settings(
-    ctx: typer.Context, policy: str, model: str | None, base_url: str | None, values: dict
+    ctx: typer.Context, policy: str, model: str | None, base_url: str | None
 ) -> dict:
-    """``values`` with a trained checkpoint's settings as defaults (one line says which).
+    """The command's options a checkpoint records, its settings as their defaults.
 
-    The user's own flags win; each that differs from the checkpoint's value prints one note.
+    One line says which settings were taken (:data:`_CHECKPOINT_KNOBS`). The user's own flags
+    win; each that differs from the checkpoint's value prints one note.
     """
+    values = {k: ctx.params[k] for k in _CHECKPOINT_KNOBS if k in ctx.params}
     settings, where = settings_for(policy, model, base_url)
     if settings is None:
         return values
@@ -160,6 +162,19 @@ def _with_checkpoint_settings(
     for note in notes:
         typer.echo(note, err=True)
     return merged
+
+
+def _run_options(ctx: typer.Context) -> tuple[dict, dict]:
+    """``rollout``/``eval``: the resolved options and the env options among them.
+
+    Values come from :func:`_with_checkpoint_settings`; an env option left None takes the env's
+    default.
+    """
+    p = ctx.params
+    values = _with_checkpoint_settings(ctx, p["policy"], p["model"], p["base_url"])
+    opts = _env_options(**{k: values[k] for k in ENV_OPTION_KEYS})
+    _check_obs(values["env"], opts)
+    return values, opts
 
 
 def _policy(kind: str, base_url: str | None, model: str | None, sampling, probe, seed: int):

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from astroreason.checkpoint_settings import ENV_OPTION_KEYS
 from astroreason.cli.app import app
 from astroreason.cli.demo import DemoConfig
 from astroreason.cli.options import (
@@ -34,9 +33,8 @@ from astroreason.cli.options import (
     ViewHeightOpt,
     ViewSizeOpt,
     ViewWidthOpt,
-    _check_obs,
-    _env_options,
     _policy,
+    _run_options,
     _with_checkpoint_settings,
 )
 from astroreason.errors import ConfigError
@@ -91,17 +89,12 @@ def serve(
     A trained checkpoint's image limits (its ``astroreason.json``) are the defaults; ``eval`` and
     ``rollout`` against this server read the rest of its settings through the server.
     """
-    from astroreason.checkpoint_settings import read_settings
     from astroreason.models.serving import serve_forever
 
     if Path(model).is_dir():  # vLLM reports the folder to clients (/v1/models): make it absolute
         served_model_name = served_model_name or model
         model = str(Path(model).resolve())
-    settings = read_settings(model) if Path(model).is_dir() else None
-    if settings is not None and settings.min_pixels is not None:
-        v = _with_checkpoint_settings(
-            ctx, "transformers", model, None, dict(min_pixels=min_pixels, max_pixels=max_pixels)
-        )
+        v = _with_checkpoint_settings(ctx, "transformers", model, None)  # its pixel limits
         min_pixels, max_pixels = v["min_pixels"], v["max_pixels"]
 
     cfg = ServeConfig(
@@ -160,18 +153,11 @@ def rollout(
     server serves) runs with the settings it was trained with (env, condition, view size, tool
     budget, turns, reply length, temperature) unless a flag says otherwise.
     """
+    from astroreason.envs.factory import env_factory
     from astroreason.rollout import run_rollouts
 
-    v = _with_checkpoint_settings(ctx, policy, model, base_url, dict(
-        env=env, condition=condition, max_turns=max_turns, max_tool_calls=max_tool_calls,
-        view_size=view_size, obs=obs, codec=codec, task=task, view_width=view_width,
-        view_height=view_height, table=table, temperature=temperature, max_tokens=max_tokens,
-    ))  # fmt: skip
+    v, opts = _run_options(ctx)
     env, condition = v["env"], v["condition"]
-    opts = _env_options(**{k: v[k] for k in ENV_OPTION_KEYS})
-    from astroreason.envs.factory import env_factory
-
-    _check_obs(env, opts)
     make, probe = env_factory(env, data, split, condition, opts)
     sampling = SamplingConfig(temperature=v["temperature"], max_tokens=v["max_tokens"], seed=seed)
     pol = _policy(policy, base_url, model, sampling, probe, seed)
@@ -340,11 +326,7 @@ def eval_(
     """
     from astroreason.eval.evaluate import evaluate
 
-    v = _with_checkpoint_settings(ctx, policy, model, base_url, dict(
-        env=env, max_turns=max_turns, max_tool_calls=max_tool_calls, view_size=view_size,
-        obs=obs, codec=codec, task=task, view_width=view_width, view_height=view_height,
-        table=table, temperature=temperature, max_tokens=max_tokens,
-    ))  # fmt: skip
+    v, opts = _run_options(ctx)
     env, temperature, max_tokens = v["env"], v["temperature"], v["max_tokens"]
 
     conds = tuple(c.strip() for c in conditions.split(",") if c.strip())
@@ -357,7 +339,6 @@ def eval_(
         human_ceiling=human_ceiling,
         audit=audit,
     )
-    opts = _env_options(**{k: v[k] for k in ENV_OPTION_KEYS})
     sampling = SamplingConfig(temperature=temperature, max_tokens=max_tokens, seed=seed)
     if samples > 1 and temperature == 0 and policy in ("openai", "transformers"):
         typer.echo(
@@ -367,8 +348,6 @@ def eval_(
         )
 
     from astroreason.envs.factory import env_factory
-
-    _check_obs(env, opts)
 
     def make_env_factory(condition: str):
         return env_factory(env, data, split, condition, opts)[0]

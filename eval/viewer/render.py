@@ -27,7 +27,7 @@ from markupsafe import Markup
 from astroreason.conditions import CONDITIONS
 from astroreason.errors import DataError
 from astroreason.eval.templating import render
-from astroreason.traces import TRACES_FILE, TraceRecord, read_traces
+from astroreason.traces import TRACES_FILE, TraceRecord, cap_text, cut_mark, read_traces
 
 VIEWER_FILE = "traces.html"
 THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
@@ -41,14 +41,16 @@ ITEM_CAP = 300
 """Messages, blocks, tool calls, errors and footprints one episode shows in all."""
 
 
+_SEE = ": see traces.jsonl"
+
+
 def _cut_mark(n: int, what: str = "characters") -> str:
-    return f"\u2026 [{n} more {what}: see traces.jsonl]"
+    return cut_mark(n, what, _SEE)
 
 
 def cap(text: Any) -> str:
     """``text`` (None: empty) cut to :data:`TEXT_CAP` characters, the cut marked."""
-    s = "" if text is None else str(text)
-    return s if len(s) <= TEXT_CAP else s[:TEXT_CAP] + _cut_mark(len(s) - TEXT_CAP)
+    return cap_text("" if text is None else str(text), TEXT_CAP, _SEE)
 
 
 class _Shown:
