@@ -32,6 +32,17 @@ class ConfigError(AstroReasonError):
     """A configuration value or command-line option is invalid."""
 
 
+MAX_CONCURRENCY = 1024
+"""Most episodes in flight at once: each holds an environment, and a vLLM server batches far fewer."""
+
+
+def check_concurrency(concurrency: int) -> None:
+    """A count of at least 1 and at most :data:`MAX_CONCURRENCY`; else one ConfigError line."""
+    check_counts(concurrency=concurrency)
+    if concurrency > MAX_CONCURRENCY:
+        raise ConfigError(f"concurrency: must be at most {MAX_CONCURRENCY}, got {concurrency}")
+
+
 def check_counts(**counts: int | None) -> None:
     """Each count (None: unset) must be a whole number of at least 1; else one ConfigError line."""
     for name, n in counts.items():

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from astroreason.chat import images_of
-from astroreason.errors import AstroReasonError, DataError, check_counts
+from astroreason.errors import AstroReasonError, DataError, check_concurrency, check_counts
 from astroreason.policies.base import Policy
 from astroreason.runlock import RunLock
 from astroreason.sync import run_sync
@@ -38,7 +38,7 @@ class RolloutConfig:
             ``samples_per_row`` times, so the run holds ``episodes * samples_per_row`` episodes.
         samples_per_row: Episodes per row (sample 0, 1, ...: different seeds of the reset and
             of the policy, which sees the sample in ``info["episode"]``).
-        concurrency: Episodes in flight at once.
+        concurrency: Episodes in flight at once (1 to 1024; never more than the episodes left).
         seed: Base seed of the environments' resets.
         progress: Show a progress bar.
     """
@@ -50,9 +50,8 @@ class RolloutConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        check_counts(
-            episodes=self.episodes, samples=self.samples_per_row, concurrency=self.concurrency
-        )
+        check_counts(episodes=self.episodes, samples=self.samples_per_row)
+        check_concurrency(self.concurrency)
 
 
 @dataclass
@@ -116,7 +115,7 @@ async def _arun_locked(
 ) -> RolloutSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    envs = [make_env() for _ in range(max(1, cfg.concurrency))]
+    envs = [make_env()]
     base = envs[0].unwrapped
     condition, split = base.cfg.condition, base.split
     plan = plan_episodes(len(base.rows), cfg)
@@ -137,6 +136,9 @@ async def _arun_locked(
         if episode_id(condition, split, int(base.rows[i]), k) not in writer.done_ids
     ]
     summary = RolloutSummary(Path(run_dir), planned=len(plan), already_done=len(plan) - len(todo))
+    # one environment per episode in flight, never more than there are episodes to run
+    workers = max(1, min(cfg.concurrency, len(todo)))
+    envs += [make_env() for _ in range(workers - 1)]
     pool: asyncio.Queue = asyncio.Queue()
     for env in envs:
         pool.put_nowait(env)
@@ -189,7 +191,7 @@ async def _arun_locked(
 
     try:
         with progress:
-            await asyncio.gather(*(worker() for _ in range(max(1, cfg.concurrency))))
+            await asyncio.gather(*(worker() for _ in range(workers)))
     finally:
         writer.close()
         for env in envs:

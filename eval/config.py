@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from astroreason.conditions import CONDITIONS, check_condition
-from astroreason.errors import ConfigError, check_counts
+from astroreason.errors import ConfigError, check_concurrency, check_counts
 
 STANDARD_CONDITIONS = ("tools", "no-tools", "no-tools-matched", "blank-tools", "blind")
 """The conditions ``astroreason eval`` runs unless told: the policy with and without tools, the
@@ -20,7 +20,7 @@ class EvalConfig:
         conditions: Conditions to run, in report order (see :mod:`astroreason.conditions`).
         episodes: Test items (rows) per condition (None: the whole split).
         samples: Episodes per item and condition (k of avg@k and pass@k; different seeds).
-        concurrency: Episodes in flight at once.
+        concurrency: Episodes in flight at once (1 to 1024; never more than the episodes left).
         seed: Seed of the environments' resets and of the bootstrap.
         human_ceiling: Accuracy above which a result is an alarm (skeptic check).
         n_boot: Bootstrap resamples of the intervals.
@@ -45,6 +45,7 @@ class EvalConfig:
             check_condition(c)
         if len(set(self.conditions)) != len(self.conditions):
             raise ConfigError(f"conditions: repeated in {','.join(self.conditions)}")
-        check_counts(episodes=self.episodes, samples=self.samples, concurrency=self.concurrency)
+        check_counts(episodes=self.episodes, samples=self.samples)
+        check_concurrency(self.concurrency)
         if not 0 < self.human_ceiling <= 1:
             raise ConfigError(f"human_ceiling: must be in (0, 1], got {self.human_ceiling}")

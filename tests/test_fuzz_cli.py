@@ -11,7 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from astroreason.cli import main
@@ -58,6 +58,9 @@ def _tree(root: Path) -> set[Path]:
     temperature=FLOATS,
     command=st.sampled_from(["rollout", "eval"]),
 )
+# once killed CI by memory: an environment per slot of a million-wide concurrency
+@example(10**6, 10**6, 1, 1, 32, 8, 0.0, "rollout")
+@example(10**6, 1024, 1, 1, 32, 8, 0.0, "eval")
 def test_option_values(
     galaxy_file, tmp_path_factory, episodes, concurrency, max_turns, max_tool_calls, view_size,
     max_tokens, temperature, command,

@@ -56,6 +56,23 @@ def test_resume_no_duplicates_no_losses(galaxy_file, tmp_path):
     assert len(all_ids) == len(set(all_ids)) == second.planned
 
 
+def test_environments_made_follow_the_episodes_left_not_the_concurrency(galaxy_file, tmp_path):
+    made = []
+
+    def counting():
+        made.append(1)
+        return factory(galaxy_file)()
+
+    cfg = RolloutConfig(episodes=3, concurrency=1024, progress=False)
+    assert run_rollouts(counting, OraclePolicy(), tmp_path, cfg).written == 3
+    assert len(made) == 3
+    made.clear()  # nothing left to run: one environment, to read the plan
+    assert run_rollouts(counting, OraclePolicy(), tmp_path, cfg).written == 0
+    assert len(made) == 1
+    with pytest.raises(AstroReasonError, match="concurrency: must be at most 1024, got 1025"):
+        RolloutConfig(concurrency=1025)
+
+
 def _two_turn_reply(body):
     """Zoom first, then answer: exercises images inside tool messages."""
     if not any(m["role"] == "tool" for m in body["messages"]):

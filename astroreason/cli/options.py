@@ -42,7 +42,9 @@ BaseUrlOpt = Annotated[
     str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
 ]
 ModelOpt = Annotated[str | None, typer.Option(help="Served model name, or a local folder.")]
-ConcurrencyOpt = Annotated[int, typer.Option(help="Episodes in flight at once.")]
+ConcurrencyOpt = Annotated[
+    int, typer.Option(help="Episodes in flight at once (1 to 1024), each on its own environment.")
+]
 _GALAXY_ENV, _SPECTRUM_ENV = GalaxyEnvConfig(), SpectrumEnvConfig()
 MaxTurnsOpt = Annotated[
     int | None,
