@@ -6,6 +6,7 @@ No traceback, and nothing written outside ``--out``.
 import contextlib
 import io
 import math
+import resource
 from pathlib import Path
 
 import h5py
@@ -23,11 +24,31 @@ FLOATS = st.one_of(
 )
 
 
+@contextlib.contextmanager
+def _memory_cap(extra_bytes: int = 4 * 2**30):
+    """Cap this process's data segment at its present size plus ``extra_bytes``.
+
+    A call that would eat the machine then fails with MemoryError (a failing example that
+    hypothesis reports) instead of waking the OOM killer, which ends the whole test run silently.
+    """
+    with open("/proc/self/status") as f:
+        vm_data = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = vm_data + extra_bytes
+    limit = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
 def _run(args: list[str]) -> tuple[int, str]:
-    """Exit status and stderr of one in-process CLI call."""
+    """Exit status and stderr of one in-process CLI call, under a memory cap."""
     err = io.StringIO()
     code = 0
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    redirect = contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO())
+    with redirect[0], redirect[1], _memory_cap():
         try:
             main(args)
         except SystemExit as exc:
