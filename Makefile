@@ -20,8 +20,11 @@ $(STAMP): requirements/torch.txt requirements/cpu.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+SOURCES = astroreason tools envs training eval tests benchmarks
+
 lint: setup
-	$(VENV)/bin/ruff check astroreason tools envs training eval tests benchmarks
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check --quiet $(SOURCES)
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -240,7 +240,14 @@ def tokens_hint(codec_name: str, patch: int) -> str:
 def system_prompt(spec: PromptSpec) -> str:
     """The system message: task, class list, how to use tools, the answer format."""
     classes = "\n".join(f"- {c}" for c in spec.class_names)
-    lines = [spec.task, *([spec.image_hint] if spec.image_hint else []), "", "Classes:", classes, ""]
+    lines = [
+        spec.task,
+        *([spec.image_hint] if spec.image_hint else []),
+        "",
+        "Classes:",
+        classes,
+        "",
+    ]
     if spec.tools:
         lines += [
             "You may call one tool per reply to look closer before answering. " + spec.view_hint,

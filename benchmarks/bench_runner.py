@@ -105,6 +105,7 @@ def main() -> None:
     from astroreason.policies.openai_chat import OpenAIChatPolicy
     from astroreason.protocol import format_tool_call
     from astroreason.rollout import RolloutConfig, run_rollouts
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from stub_server import StubChatServer  # the tests' fault-injection server
 

@@ -19,9 +19,7 @@ def make_env(env: str, data: Any, split: str, condition: str, **options: Any):
     if env not in envs.ENV_IDS:
         raise ConfigError(f"env: unknown {env!r}; choose {' or '.join(envs.ENV_IDS)}")
     data = str(data) if isinstance(data, Path) else data
-    return gymnasium.make(
-        envs.ENV_IDS[env], data=data, split=split, condition=condition, **options
-    )
+    return gymnasium.make(envs.ENV_IDS[env], data=data, split=split, condition=condition, **options)
 
 
 def env_factory(env: str, data: str | Path | Any, split: str, condition: str, options: dict):

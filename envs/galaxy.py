@@ -156,9 +156,7 @@ class GalaxyEnv(ToolEnv):
         if self.condition.matched_pixels:
             first = self.source[int(self.rows[0])].image
             unit = self.codec.patch if self.codec is not None else 32
-            self._side = matched_side(
-                cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]), unit
-            )
+            self._side = matched_side(cfg.view_size, cfg.max_tool_calls, max(first.shape[:2]), unit)
             h = self._side
             from gymnasium import spaces
 

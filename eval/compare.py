@@ -59,7 +59,9 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], dict[str, list[TraceReco
     path = Path(path)
     mfile = path / METRICS_FILE
     if not path.is_dir():
-        raise DataError(path, "no such folder (give evaluation run folders: astroreason eval --out)")
+        raise DataError(
+            path, "no such folder (give evaluation run folders: astroreason eval --out)"
+        )
     if not mfile.is_file():
         raise DataError(path, f"not an evaluation run: no {METRICS_FILE} (astroreason eval --out)")
     try:

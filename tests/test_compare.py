@@ -49,7 +49,12 @@ def test_oracle_beats_random_on_the_shared_episodes(runs):
         assert len(orc) == 6 < len(rnd) and set(orc) < set(rnd)
         # the shared episodes are the oracle's 6, paired row by row
         assert (c["n_pairs"], c["items_a"], c["items_b"]) == (6, 6, len(rnd))
-        assert (c["kind"], c["a_run"], c["b_run"], c["match"]) == ("runs", "oracle", "random", "label")
+        assert (c["kind"], c["a_run"], c["b_run"], c["match"]) == (
+            "runs",
+            "oracle",
+            "random",
+            "label",
+        )
         wrong = sum(not rnd[row] for row in orc)
         assert (c["a_only"], c["b_only"]) == (wrong, 0)
         assert c["accuracy_a"] == 1.0 and c["accuracy_b"] == pytest.approx(1 - wrong / 6)
@@ -95,7 +100,9 @@ def test_cli_writes_page_and_json(runs, tmp_path, monkeypatch, capsys):
     main(["compare", str(runs["random"]), str(runs["oracle"]), "--json"])
     printed = json.loads(capsys.readouterr().out)
     assert printed["comparisons"][0]["n_pairs"] == 6
-    assert (runs["random"] / "compare.html").is_file() and (runs["random"] / "compare.json").is_file()
+    assert (runs["random"] / "compare.html").is_file() and (
+        runs["random"] / "compare.json"
+    ).is_file()
     assert not (tmp_path / "compare.html").exists()
     main(["compare", str(runs["random"]), str(runs["oracle"]), "--html", "sub/x.html"])
     assert (tmp_path / "sub" / "x.html").is_file()

@@ -287,7 +287,8 @@ def test_every_checkpoint_redraws_the_curves_and_links_them(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "error, status", [(RuntimeError("CUDA out of memory"), "crashed"), (KeyboardInterrupt(), "stopped")]
+    "error, status",
+    [(RuntimeError("CUDA out of memory"), "crashed"), (KeyboardInterrupt(), "stopped")],
 )
 def test_a_crashed_or_interrupted_run_leaves_its_curves_in_the_log(tmp_path, error, status):
     from transformers import TrainerControl, TrainerState

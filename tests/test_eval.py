@@ -574,8 +574,9 @@ def test_cli_eval_training_run_puts_its_curves_in_the_report(galaxy_file, tmp_pa
     fig = plt.figure(figsize=(2, 1))
     fig.savefig(run / "grpo" / "curves.png")
     plt.close(fig)
-    out = cli_eval(tmp_path / "ev", galaxy_file, "oracle", "--episodes", "2",
-                   "--training-run", f"tools={run}")
+    out = cli_eval(
+        tmp_path / "ev", galaxy_file, "oracle", "--episodes", "2", "--training-run", f"tools={run}"
+    )
     page = (out / "report.html").read_text()
     assert 'alt="tools grpo curves"' in page
     assert json.loads((out / "metrics.json").read_text())["training_runs"] == {"tools": str(run)}

@@ -21,6 +21,8 @@ MAIN = ROOT / "astroreason" / "__main__.py"  # ``python -m astroreason``: the CL
 
 def is_cli(path: Path) -> bool:
     return CLI in path.parents or path == MAIN
+
+
 FORBIDDEN = {
     "tools": ("astroreason",),  # only astroreason.tools itself
     "core": ("astroreason.envs", "astroreason.training", "astroreason.eval", "astroreason.cli"),

@@ -137,9 +137,7 @@ def test_eval_with_k_samples_writes_avg_and_pass_at_k_and_resumes(galaxy_file, t
         groups = {}
         for r in recs:
             groups.setdefault(r["row_id"], []).append(r["correct"])
-        expect = {
-            k: np.mean([pass_at_k(3, sum(g), k) for g in groups.values()]) for k in (1, 2, 3)
-        }
+        expect = {k: np.mean([pass_at_k(3, sum(g), k) for g in groups.values()]) for k in (1, 2, 3)}
         assert c["pass_at_k"] == {str(k): pytest.approx(v) for k, v in expect.items()}
         assert c["avg_at_k"] == pytest.approx(expect[1]) and c["avg_at_k"] == c["accuracy"]
         assert c["pass_at_k"]["3"] >= c["pass_at_k"]["2"] >= c["pass_at_k"]["1"]

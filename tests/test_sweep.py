@@ -21,7 +21,10 @@ def test_sweep_runs_points_resumes_and_respects_its_budget(
             "--stage", "sft", "--out", str(out)]  # fmt: skip
     main(args)
     points = json.loads((out / "sweep.json").read_text())["points"]
-    assert [p["point"] for p in points] == [{"sft_learning_rate": "1e-4"}, {"sft_learning_rate": "1e-3"}]
+    assert [p["point"] for p in points] == [
+        {"sft_learning_rate": "1e-4"},
+        {"sft_learning_rate": "1e-3"},
+    ]
     assert all(p["status"] == "finished" and 0 <= p["val"]["accuracy"] <= 1 for p in points)
     table = (out / "sweep.md").read_text()
     assert "| 1e-4 | finished | sft | 2 |" in table and (out / "sweep.png").stat().st_size > 1000
@@ -37,4 +40,6 @@ def test_sweep_runs_points_resumes_and_respects_its_budget(
     tight = tmp_path / "tight"
     main([*args[:-1], str(tight), "--max-wall-s", "0.001"])
     first, second = json.loads((tight / "sweep.json").read_text())["points"]
-    assert first["status"].startswith("stopped by budget") and second["status"].startswith("not run")
+    assert first["status"].startswith("stopped by budget") and second["status"].startswith(
+        "not run"
+    )

@@ -145,11 +145,27 @@ def test_rollout_cli_tokens_writes_decoded_views_and_the_viewer_shows_them(
     from astroreason.traces import read_traces
 
     out = tmp_path / "run"
-    main([
-        "rollout", "--data", str(galaxy_file), "--out", str(out), "--policy", "oracle",
-        "--obs", "tokens", "--view-size", "64", "--max-tool-calls", "1", "--episodes", "4",
-        "--split", "all",
-    ])
+    main(
+        [
+            "rollout",
+            "--data",
+            str(galaxy_file),
+            "--out",
+            str(out),
+            "--policy",
+            "oracle",
+            "--obs",
+            "tokens",
+            "--view-size",
+            "64",
+            "--max-tool-calls",
+            "1",
+            "--episodes",
+            "4",
+            "--split",
+            "all",
+        ]
+    )
     recs = list(read_traces(out))
     assert len(recs) == 4
     for r in recs:
@@ -170,10 +186,21 @@ def test_cli_refuses_tokens_for_spectra(spectra_dir, tmp_path, capsys):
     from astroreason.cli import main
 
     with pytest.raises(SystemExit) as e:
-        main([
-            "rollout", "--data", str(spectra_dir), "--env", "spectrum", "--out", str(tmp_path),
-            "--policy", "oracle", "--obs", "tokens",
-        ])
+        main(
+            [
+                "rollout",
+                "--data",
+                str(spectra_dir),
+                "--env",
+                "spectrum",
+                "--out",
+                str(tmp_path),
+                "--policy",
+                "oracle",
+                "--obs",
+                "tokens",
+            ]
+        )
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pixels only" in err[0]
@@ -182,8 +209,17 @@ def test_cli_refuses_tokens_for_spectra(spectra_dir, tmp_path, capsys):
 def test_eval_report_says_the_observation_was_tokens(galaxy_file, tmp_path):
     from fakesources import cli_eval
 
-    out = cli_eval(tmp_path / "ev", galaxy_file, "oracle", "--obs", "tokens", "--view-size", "64",
-                   "--episodes", "2")
+    out = cli_eval(
+        tmp_path / "ev",
+        galaxy_file,
+        "oracle",
+        "--obs",
+        "tokens",
+        "--view-size",
+        "64",
+        "--episodes",
+        "2",
+    )
     setup = json.loads((out / "metrics.json").read_text())["setup"]
     assert (setup["observation"], setup["codec"]) == ("tokens", "tiny-vq")
     assert "observation: <b>tokens (codec tiny-vq)</b>" in (out / "report.html").read_text()

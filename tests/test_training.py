@@ -133,7 +133,9 @@ def test_tool_methods_render_the_declared_schemas(galaxy_file):
 def test_adapter_runs_tools_through_the_env_and_scores_with_its_reward(galaxy_file):
     cls = adapter_factory(str(galaxy_file), "tools", ENV_OPTS)
     env = cls()
-    row_id = grpo_rows(make_env("galaxy", str(galaxy_file), "train", "tools", **ENV_OPTS))[3]["row_id"]
+    row_id = grpo_rows(make_env("galaxy", str(galaxy_file), "train", "tools", **ENV_OPTS))[3][
+        "row_id"
+    ]
     blocks = env.reset(row_id=row_id, prompt=[])
     assert [b["type"] for b in blocks] == ["image", "text"] and blocks[0]["image"].size == (64, 64)
 
@@ -421,7 +423,9 @@ def test_spectrum_training_sft_rows_and_grpo_rollouts_open_windows(
     said = [m["content"] for r in rows for m in r["messages"] if m["role"] == "assistant"]
     answers = {b["text"] for content in said for b in content if b.get("text")}
     assert answers and answers <= {f"<answer>{c}</answer>" for c in source.class_names}
-    calls = [m["tool_calls"][0]["function"] for r in rows for m in r["messages"] if m.get("tool_calls")]
+    calls = [
+        m["tool_calls"][0]["function"] for r in rows for m in r["messages"] if m.get("tool_calls")
+    ]
     assert len(calls) == 4 and {c["name"] for c in calls} == {"spectrum_window"}
     for c in calls:  # the teacher's bounds on the 50 A grid, the window around the key lines
         lo, hi = json.loads(c["arguments"]).values()
@@ -444,7 +448,9 @@ def test_spectrum_training_sft_rows_and_grpo_rollouts_open_windows(
         call=window,
         answers=("GALAXY AGN", "STAR"),
     )
-    trainer, stats = build_trainer(cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}})
+    trainer, stats = build_trainer(
+        cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}}
+    )
     out = _train_recording_first_batch(trainer)
     prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
     assert json.dumps(TOOL_SCHEMAS["spectrum_window"]) in prompt and '"zoom"' not in prompt
@@ -644,6 +650,7 @@ def test_a_shuffled_repack_of_a_sorted_file_passes_the_gate(tmp_path):
     assert audit_gate(cfg, b) == []
     # the same samples, each with its own label and metadata, in another order
     assert sorted(a.pixel_hashes()) == sorted(b.pixel_hashes())
+
     def pairs(src):
         return zip(src.pixel_hashes(), src, strict=True)
 
@@ -681,8 +688,14 @@ def test_tokens_training_sft_rows_and_grpo_rollouts_read_codec_ids(
     assert (opts["obs"], opts["codec"], opts["view_size"]) == ("tokens", "tiny-vq", 64)
     rows = oracle_dataset(cfg)
     assert all(r["images"] == [] for r in rows)  # no pixels anywhere
-    texts = [b["text"] for r in rows for m in r["messages"] if isinstance(m["content"], list)
-             for b in m["content"] if b.get("type") == "text"]
+    texts = [
+        b["text"]
+        for r in rows
+        for m in r["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "text"
+    ]
     ids = [t for t in texts if t.startswith("<v")]
     assert len(ids) == 8  # the overview's and the zoom's ids in each of the 4 conversations
     codec = open_codec("tiny-vq")
@@ -694,7 +707,9 @@ def test_tokens_training_sft_rows_and_grpo_rollouts_read_codec_ids(
     adapter = adapter_factory(str(galaxy_file), "tools", opts)
     zoom = format_tool_call("zoom", {"center": [500, 500], "factor": 3})
     steer = _steering(processor, galaxy_file, env_tool_schemas(adapter), env_opts=opts, call=zoom)
-    trainer, stats = build_trainer(cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}})
+    trainer, stats = build_trainer(
+        cfg, trl_overrides={"generation_kwargs": {"sequence_bias": steer}}
+    )
     out = _train_recording_first_batch(trainer)
     prompt = processor.tokenizer.decode(out["prompt_ids"][0], skip_special_tokens=False)
     assert "<|image_pad|>" not in prompt and codec.name in prompt

@@ -122,16 +122,25 @@ def test_tokens_episodes_through_vllm(vllm_server, galaxy_file, tmp_path):
 
     def make():
         return gymnasium.make(
-            GALAXY_ID, data=str(galaxy_file), split="all", view_size=64, max_turns=3,
-            max_tool_calls=1, obs="tokens",
+            GALAXY_ID,
+            data=str(galaxy_file),
+            split="all",
+            view_size=64,
+            max_turns=3,
+            max_tool_calls=1,
+            obs="tokens",
         )
 
     s = run_rollouts(make, pol, tmp_path, RolloutConfig(episodes=4, concurrency=4, progress=False))
     recs = list(read_traces(tmp_path))
     assert s.written == 4
     for r in recs:
-        kinds = [b["type"] for m in r["logs"]["messages"] if isinstance(m["content"], list)
-                 for b in m["content"]]
+        kinds = [
+            b["type"]
+            for m in r["logs"]["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+        ]
         assert "image" not in kinds and kinds.count("tokens") == 2
         # the ids are in the prompt the server counted: far more than the pixel prompt's
         assert r["metrics"]["prompt_tokens"] > 2 * 64 and len(r["logs"]["replies"]) >= 2

@@ -115,7 +115,9 @@ def run_sweep(
             sets += ["resume=true"] + ([] if left is None else [f"max_wall_s={left}"])
             cfg = load_config(config, sets)
             ensure_tiny_assets(cfg)
-            command = " ".join(["astroreason sweep --config", config, *(f"--set {s}" for s in sets)])
+            command = " ".join(
+                ["astroreason sweep --config", config, *(f"--set {s}" for s in sets)]
+            )
             print(f"[sweep] {point_name(p)}: {', '.join(todo)}", file=sys.stderr)
             for stage in todo:
                 summary = (run_sft if stage == "sft" else run_grpo)(cfg, command=command)

@@ -35,8 +35,9 @@ def open_codec(spec: str) -> ImageCodec:
             line naming the path and the problem).
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(f"codec: expected a name ({', '.join(BUILT_IN)}), a folder or aion:FOLDER, "
-                          f"got {spec!r}")
+        raise ConfigError(
+            f"codec: expected a name ({', '.join(BUILT_IN)}), a folder or aion:FOLDER, got {spec!r}"
+        )
     spec = spec.strip()
     if spec.startswith("aion:"):
         from astroreason.codecs.aion import AionImageCodec

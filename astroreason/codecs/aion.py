@@ -123,7 +123,9 @@ class AionImageCodec(ImageCodec):
             model.load_state_dict(load_file(str(root / WEIGHTS)), strict=True)
         except Exception as err:  # any failure here means a bad folder for the user
             msg = str(err).splitlines()[0] if str(err) else ""
-            raise ConfigError(f"codec: aion:{folder}: cannot load ({type(err).__name__}: {msg})") from None
+            raise ConfigError(
+                f"codec: aion:{folder}: cannot load ({type(err).__name__}: {msg})"
+            ) from None
         return cls(model, **kwargs)
 
     # -------------------------------------------------------------- RGB <-> AION flux
@@ -173,7 +175,9 @@ class AionImageCodec(ImageCodec):
 
         t = np.asarray(tokens)
         if t.ndim != 2 or not np.issubdtype(t.dtype, np.integer):
-            raise ValueError(f"{self.name}: expected a 2-D integer token grid, got {t.shape} {t.dtype}")
+            raise ValueError(
+                f"{self.name}: expected a 2-D integer token grid, got {t.shape} {t.dtype}"
+            )
         if t.size and (t.min() < 0 or t.max() >= self.vocab_size):
             raise ValueError(f"{self.name}: token ids must be in [0, {self.vocab_size})")
         p = AION_PATCH

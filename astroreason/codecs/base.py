@@ -49,7 +49,9 @@ class ImageCodec(ABC):
         """``image`` as a contiguous RGB uint8 array whose sides are multiples of ``patch``."""
         a = np.asarray(image)
         if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
-            raise ValueError(f"{self.name}: expected an (H, W, 3) uint8 image, got {a.shape} {a.dtype}")
+            raise ValueError(
+                f"{self.name}: expected an (H, W, 3) uint8 image, got {a.shape} {a.dtype}"
+            )
         if a.shape[0] % self.patch or a.shape[1] % self.patch:
             raise ValueError(
                 f"{self.name}: image sides {a.shape[:2]} are not multiples of the patch {self.patch}"

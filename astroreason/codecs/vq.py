@@ -96,7 +96,9 @@ class VQCodec(ImageCodec):
         """
         t = np.asarray(tokens)
         if t.ndim != 2 or not np.issubdtype(t.dtype, np.integer):
-            raise ValueError(f"{self.name}: expected a 2-D integer token grid, got {t.shape} {t.dtype}")
+            raise ValueError(
+                f"{self.name}: expected a 2-D integer token grid, got {t.shape} {t.dtype}"
+            )
         if t.size and (t.min() < 0 or t.max() >= self.vocab_size):
             raise ValueError(
                 f"{self.name}: token ids must be in [0, {self.vocab_size}), "

@@ -402,7 +402,11 @@ def repack(
                 if key == "images":
                     continue
                 ds = fin[key]
-                if shuffle_seed is not None and isinstance(ds, h5py.Dataset) and ds.shape[:1] == (n,):
+                if (
+                    shuffle_seed is not None
+                    and isinstance(ds, h5py.Dataset)
+                    and ds.shape[:1] == (n,)
+                ):
                     fout.create_dataset(key, data=ds[()][order])
                 else:
                     fin.copy(ds, fout, name=key)
