@@ -4,6 +4,18 @@ import json
 
 from astroreason.cli import main
 from astroreason.training.experiment_log import ExperimentLog
+from astroreason.training.sweep import point_name
+
+
+def test_point_names_are_safe_distinct_folder_names():
+    assert point_name({"beta": "0.04", "learning_rate": "1e-5"}) == "beta=0.04,learning_rate=1e-5"
+    odd = [{"data": "a/b"}, {"data": "a_b"}, {"data": "a\x00b"}, {"data": "a b"}, {"data": ".."}]
+    long = [{"data": "x" * 300 + str(i)} for i in range(2)]
+    names = [point_name(p) for p in odd + long]
+    assert len(set(names)) == len(names)
+    for n in names:
+        assert len(n) <= 120 and n not in (".", "..") and "/" not in n and "\x00" not in n
+        assert all(c.isalnum() or c in "._=,+-~" for c in n), n
 
 
 def test_sweep_runs_points_resumes_and_respects_its_budget(

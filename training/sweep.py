@@ -12,8 +12,10 @@ and ``OUT/sweep.png`` (val accuracy per point) are written.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -53,9 +55,22 @@ def grid_points(grid: dict[str, list[str]]) -> list[dict[str, str]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
+_NAME_MAX = 120
+
+
 def point_name(point: dict[str, str]) -> str:
-    """The run folder's name of a point: ``key1=v1,key2=v2`` (path separators replaced)."""
-    return ",".join(f"{k}={v}" for k, v in point.items()).replace("/", "_").replace("\\", "_")
+    """The run folder's name of a point: ``key1=v1,key2=v2``.
+
+    Characters other than letters, digits and ``._=,+-`` become ``_`` (no path separators, control
+    characters or spaces in folder names) and a name is cut to 120 characters; a name changed
+    either way ends with ``~`` and a short hash of the whole point, so two points never share a
+    folder.
+    """
+    raw = ",".join(f"{k}={v}" for k, v in point.items())
+    name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", raw)
+    if name != raw or len(name) > _NAME_MAX:
+        name = f"{name[: _NAME_MAX - 9]}~{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
+    return name
 
 
 @dataclass
