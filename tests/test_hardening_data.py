@@ -268,6 +268,16 @@ def test_symlink_loop_in_an_image_folder_is_skipped_with_a_warning(tmp_path):
         )
 
 
+def test_the_cli_prints_a_skipped_file_as_one_warning_line(tmp_path, capsys):
+    root = image_folder(tmp_path / "img")
+    os.symlink("gone.png", root / "b" / "dangling.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        cli_ok(["data", "info", root])
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: {root / 'b' / 'dangling.png'}: skipped: is a dangling symlink"]
+
+
 # ----------------------------------------------------------------------------- 5. HDF5 links
 @pytest.mark.parametrize("key", ["extra", "ra", "images"])
 def test_external_link_to_a_missing_file_is_one_error_line(gfile, tmp_path, capsys, key):

@@ -13,6 +13,7 @@ with status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -26,9 +27,30 @@ click_style_help()
 __all__ = ["app", "main", "prose"]
 
 
+def _one_line_warnings(show):
+    """A ``warnings.showwarning`` that prints a UserWarning as one ``warning: ...`` line.
+
+    Our warnings (a skipped file, a dropped column) are messages to the user, not to a developer,
+    so the source file and line are left out; other categories go to ``show`` unchanged.
+    """
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if category is not UserWarning:
+            return show(message, category, filename, lineno, file, line)
+        try:
+            (file or sys.stderr).write(f"warning: {message}\n")
+        except OSError:  # stderr gone: as the default does, say nothing
+            pass
+
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
+    shown = warnings.showwarning
+    if "--debug" not in args:
+        warnings.showwarning = _one_line_warnings(shown)
     try:
         app(args=args, prog_name="astroreason")
     except SystemExit as exc:  # click exits after every command; success returns normally
@@ -42,3 +64,5 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    finally:
+        warnings.showwarning = shown
