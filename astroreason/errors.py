@@ -32,6 +32,13 @@ class ConfigError(AstroReasonError):
     """A configuration value or command-line option is invalid."""
 
 
+class AstroReasonWarning(UserWarning):
+    """Something the user should know that does not stop the work (a skipped file, an ignored column).
+
+    The CLI prints it as one ``warning: ...`` line, without the source file and line.
+    """
+
+
 MAX_CONCURRENCY = 1024
 """Most episodes in flight at once: each holds an environment, and a vLLM server batches far fewer."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -268,14 +270,17 @@ def test_symlink_loop_in_an_image_folder_is_skipped_with_a_warning(tmp_path):
         )
 
 
-def test_the_cli_prints_a_skipped_file_as_one_warning_line(tmp_path, capsys):
+def test_the_cli_prints_a_skipped_file_as_one_warning_line(tmp_path):
     root = image_folder(tmp_path / "img")
     os.symlink("gone.png", root / "b" / "dangling.png")
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        cli_ok(["data", "info", root])
-    err = capsys.readouterr().err.splitlines()
-    assert err == [f"warning: {root / 'b' / 'dangling.png'}: skipped: is a dangling symlink"]
+    cmd = [sys.executable, "-m", "astroreason", "data", "info", str(root)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = f"warning: {root / 'b' / 'dangling.png'}: skipped: is a dangling symlink"
+    assert done.stderr.splitlines() == [line]
+    debug = [*cmd[:3], "--debug", *cmd[3:]]
+    debug = subprocess.run(debug, capture_output=True, text=True, timeout=120)
+    assert "AstroReasonWarning: " in debug.stderr  # --debug keeps Python's form
 
 
 # ----------------------------------------------------------------------------- 5. HDF5 links

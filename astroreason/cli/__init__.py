@@ -19,7 +19,7 @@ import typer
 
 from astroreason.cli import config, data, model, run, traces, train  # noqa: F401 (registers)
 from astroreason.cli.app import app, click_style_help, help_as_prose, prose
-from astroreason.errors import AstroReasonError
+from astroreason.errors import AstroReasonError, AstroReasonWarning
 
 help_as_prose(app)
 click_style_help()
@@ -27,30 +27,26 @@ click_style_help()
 __all__ = ["app", "main", "prose"]
 
 
-def _one_line_warnings(show):
-    """A ``warnings.showwarning`` that prints a UserWarning as one ``warning: ...`` line.
+def _one_line(message, category, filename, lineno, line=None):
+    """``warnings.formatwarning`` for the CLI: an AstroReasonWarning is one ``warning: ...`` line.
 
-    Our warnings (a skipped file, a dropped column) are messages to the user, not to a developer,
-    so the source file and line are left out; other categories go to ``show`` unchanged.
+    Our warnings (a skipped file, an ignored column) are messages to the user, so the source file and
+    line are left out; other warnings keep Python's form. Recording (``catch_warnings``) is unchanged.
     """
+    if issubclass(category, AstroReasonWarning):
+        return f"warning: {message}\n"
+    return _python_form(message, category, filename, lineno, line)
 
-    def showwarning(message, category, filename, lineno, file=None, line=None):
-        if category is not UserWarning:
-            return show(message, category, filename, lineno, file, line)
-        try:
-            (file or sys.stderr).write(f"warning: {message}\n")
-        except OSError:  # stderr gone: as the default does, say nothing
-            pass
 
-    return showwarning
+_python_form = warnings.formatwarning
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
-    shown = warnings.showwarning
+    formatwarning = warnings.formatwarning
     if "--debug" not in args:
-        warnings.showwarning = _one_line_warnings(shown)
+        warnings.formatwarning = _one_line
     try:
         app(args=args, prog_name="astroreason")
     except SystemExit as exc:  # click exits after every command; success returns normally
@@ -65,4 +61,4 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("interrupted", err=True)
         sys.exit(130)
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatwarning

@@ -19,7 +19,12 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show tracebacks for errors, and warnings with their source line."
+        ),
+    ] = False,
 ) -> None:
     """Teach a vision-language model to think with images in astronomy."""
 

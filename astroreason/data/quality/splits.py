@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 from astroreason.data.base import SampleSource, cache_home
-from astroreason.errors import ConfigError, DataError
+from astroreason.errors import AstroReasonWarning, ConfigError, DataError
 
 SplitName = Literal["train", "val", "test", "all"]
 SPLIT_NAMES = ("train", "val", "test")
@@ -336,7 +336,7 @@ def _row_groups(source: SampleSource, sky_radius_arcsec: float) -> tuple[np.ndar
             problem = degenerate_sky(sky, sky_radius_arcsec)
             if problem:
                 note = f"{source.path}: {problem}; the split ignores sky positions"
-                warnings.warn(note, stacklevel=3)
+                warnings.warn(note, AstroReasonWarning, stacklevel=3)
             else:
                 pairs.append(duplicate_pairs(sky))
     edges = np.concatenate(pairs)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from astroreason.data.base import Sample, SampleSource, check_image_size
-from astroreason.errors import DataError
+from astroreason.errors import AstroReasonWarning, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 CLASSES_FILE = "classes.txt"
@@ -176,5 +176,5 @@ def _broken_link(p: Path) -> bool:
         why = "cannot be followed"
     except OSError as err:
         why = "is a symlink loop" if err.errno == errno.ELOOP else "is a dangling symlink"
-    warnings.warn(f"{p}: skipped: {why}", stacklevel=4)
+    warnings.warn(f"{p}: skipped: {why}", AstroReasonWarning, stacklevel=4)
     return True

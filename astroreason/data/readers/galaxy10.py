@@ -27,7 +27,7 @@ import numpy as np
 
 from astroreason.data.base import Sample, SampleSource, check_image_size
 from astroreason.data.classes import GALAXY10_DECALS, GALAXY10_SDSS
-from astroreason.errors import ConfigError, DataError
+from astroreason.errors import AstroReasonWarning, ConfigError, DataError
 
 Variant = Literal["auto", "decals", "sdss"]
 
@@ -224,6 +224,7 @@ class Galaxy10Source(SampleSource):
             warnings.warn(
                 f"{self.path}: bbox: no finite box in any row; ignored, so the target boxes "
                 "are detected from the pixels",
+                AstroReasonWarning,
                 stacklevel=5,
             )
             return None
@@ -262,6 +263,7 @@ class Galaxy10Source(SampleSource):
                 f"{' compressed with ' + compression if compression else ''}: "
                 f"one random read touches {row_bytes / 1e6:.0f} MB; "
                 "astroreason.data.readers.galaxy10.repack() rewrites the file with one image per chunk",
+                AstroReasonWarning,
                 stacklevel=3,
             )
 
