@@ -63,7 +63,8 @@ def accuracy_figure(metrics: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(1.6 + 1.25 * len(names), 3.6))
     x = np.arange(len(names))
     err = np.nan_to_num(np.vstack([acc - lo, hi - acc]), nan=0.0).clip(min=0)
-    ax.bar(x, np.nan_to_num(acc), yerr=err, capsize=5, color="#4c78a8", width=0.6)
+    # lists, not an array: matplotlib tests its first row with math.isfinite, which NumPy deprecates
+    ax.bar(x, np.nan_to_num(acc), yerr=err.tolist(), capsize=5, color="#4c78a8", width=0.6)
     first = next(iter(conds.values()), {})
     if first.get("majority_baseline") is not None and not math.isnan(first["majority_baseline"]):
         ax.axhline(first["majority_baseline"], color="#e45756", ls="--", lw=1.2, label="majority")
