@@ -25,7 +25,8 @@ from typing import Any
 
 ANSWER_FORMAT = "<answer>CLASS NAME</answer>"
 
-_THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
+THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
+"""A reasoning block, <think>...</think> (or to the end of an unclosed one)."""
 _TOOL_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _SPACE_RE = re.compile(r"\s+")
@@ -89,8 +90,8 @@ def parse_reply(
             text=reply[:200],
             error=f"the reply has {len(reply)} characters; at most {max_chars} are allowed",
         )
-    thinking = "\n".join(m.strip() for m in _THINK_RE.findall(reply))
-    text = _THINK_RE.sub("", reply).strip()
+    thinking = "\n".join(m.strip() for m in THINK_RE.findall(reply))
+    text = THINK_RE.sub("", reply).strip()
     calls = _TOOL_RE.findall(text)
     answers = _ANSWER_RE.findall(text)
     how = f"Reply with one tool call, or with {ANSWER_FORMAT} naming one class."

@@ -27,6 +27,9 @@ click_style_help()
 __all__ = ["app", "main", "prose"]
 
 
+_python_form = warnings.formatwarning
+
+
 def _one_line(message, category, filename, lineno, line=None):
     """``warnings.formatwarning`` for the CLI: an AstroReasonWarning is one ``warning: ...`` line.
 
@@ -36,9 +39,6 @@ def _one_line(message, category, filename, lineno, line=None):
     if issubclass(category, AstroReasonWarning):
         return f"warning: {message}\n"
     return _python_form(message, category, filename, lineno, line)
-
-
-_python_form = warnings.formatwarning
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,7 @@
 """Class names of the supported label sets (the names in the project's domain notes)."""
 
+from astroreason.errors import ConfigError
+
 GALAXY10_DECALS = (
     "Disturbed",
     "Merging",
@@ -29,3 +31,14 @@ GALAXY10_SDSS = (
 # SDSS spectral CLASS values, and the finer families of the synthetic spectra (CLASS + SUBCLASS).
 SPECTRUM_CLASSES = ("STAR", "GALAXY", "QSO")
 SPECTRUM_SUBCLASSES = ("STAR", "GALAXY STARFORMING", "GALAXY AGN", "QSO BROADLINE")
+
+
+def spectrum_class_names(task: str) -> tuple[str, ...]:
+    """The class names of a spectra task: ``"class"`` (CLASS) or ``"subclass"`` (the families).
+
+    Raises:
+        ConfigError: any other task, in one line.
+    """
+    if task not in ("class", "subclass"):
+        raise ConfigError(f"task must be 'class' or 'subclass', got {task!r}")
+    return SPECTRUM_CLASSES if task == "class" else SPECTRUM_SUBCLASSES

@@ -15,7 +15,6 @@ episode, each cut marked ``… [N more ...: see traces.jsonl]``.
 from __future__ import annotations
 
 import json
-import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +26,10 @@ from markupsafe import Markup
 from astroreason.conditions import CONDITIONS
 from astroreason.errors import DataError
 from astroreason.eval.templating import render
+from astroreason.protocol import THINK_RE as THINK
 from astroreason.traces import TRACES_FILE, TraceRecord, cap_text, cut_mark, read_traces
 
 VIEWER_FILE = "traces.html"
-THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
 COLORS = ("#ff7f0e", "#1f9eff", "#d62fd6", "#ffd11a", "#2ee66b", "#ff4d4d", "#a98bff", "#00e0d0")
 
 TEXT_CAP = 4000

@@ -35,7 +35,7 @@ import numpy as np
 from astropy.io import fits
 
 from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
-from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
+from astroreason.data.classes import spectrum_class_names
 from astroreason.data.readers.sdss import (
     _check_size,
     _float,
@@ -45,7 +45,7 @@ from astroreason.data.readers.sdss import (
     label_for,
     list_files,
 )
-from astroreason.errors import ConfigError, DataError
+from astroreason.errors import DataError
 
 CAMERAS = ("B", "R", "Z")
 SUFFIXES = (".fits", ".fit", ".fts")
@@ -94,11 +94,9 @@ class DESISpectraSource(SampleSource):
     kind = "spectrum"
 
     def __init__(self, path: str | os.PathLike, task: str = "class"):
-        if task not in ("class", "subclass"):
-            raise ConfigError(f"task must be 'class' or 'subclass', got {task!r}")
+        self.class_names = spectrum_class_names(task)
         self.path = str(path)
         self.task = task
-        self.class_names = SPECTRUM_CLASSES if task == "class" else SPECTRUM_SUBCLASSES
         self._files = list_files(Path(self.path), is_coadd_name, "coadd-*.fits")
         self._rows: list[dict[str, Any]] = []
         self._where: list[tuple[int, int]] = []  # (file index, fibermap row)

@@ -25,8 +25,8 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astroreason.data.base import Sample, SampleSource, Spectrum, check_wavelength
-from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES
-from astroreason.errors import ConfigError, DataError
+from astroreason.data.classes import SPECTRUM_CLASSES, SPECTRUM_SUBCLASSES, spectrum_class_names
+from astroreason.errors import DataError
 
 Task = Literal["class", "subclass"]
 
@@ -121,11 +121,9 @@ class SDSSSpectraSource(SampleSource):
     kind = "spectrum"
 
     def __init__(self, path: str | os.PathLike, task: Task = "class"):
-        if task not in ("class", "subclass"):
-            raise ConfigError(f"task must be 'class' or 'subclass', got {task!r}")
+        self.class_names = spectrum_class_names(task)
         self.path = str(path)
         self.task: str = task
-        self.class_names = SPECTRUM_CLASSES if task == "class" else SPECTRUM_SUBCLASSES
         self._files = list_files(Path(self.path))
         rows = [self._read_header(f) for f in self._files]
         self._labels = np.array([r.pop("label") for r in rows], dtype=np.int64)
